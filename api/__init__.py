@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI) and web pages for agronomists and the bureau."""

@@ -1,0 +1,109 @@
+"""Devices: status, provisioning, latest values."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
+
+from api.deps import Admin, DbSession, FieldStaff, Services
+from api.schemas import DeviceCredentials, DeviceIn, DeviceOut, LatestOut
+from api.timeutil import from_ms
+from devices.catalogue import DEVICE_TYPES, QUANTITIES
+from devices.contract import telemetry_topic
+from devices.provisioning import ProvisioningError, provision_device
+from devices.registry import Device, Farm, Site
+from storage.telemetry import Reading
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+OFFLINE_AFTER_INTERVALS = 3  # a device is offline after missing 3 expected reports
+
+
+def _device_rows(session: DbSession, device_id: str | None = None) -> list[tuple[Device, str, str]]:
+    q = (select(Device, Site.farm_id, Farm.county_id)
+         .join(Site, Device.site_id == Site.id).join(Farm, Site.farm_id == Farm.id)
+         .order_by(Device.id))
+    if device_id is not None:
+        q = q.where(Device.id == device_id)
+    return [(d, f, c) for d, f, c in session.execute(q)]
+
+
+def _status(rows: list[tuple[Device, str, str]], latest: list[Reading]) -> list[DeviceOut]:
+    last_seen: dict[str, int] = {}
+    battery: dict[str, float] = {}
+    for r in latest:
+        last_seen[r.device_id] = max(last_seen.get(r.device_id, 0), r.ts_ms)
+        if r.quantity == "battery_v":
+            battery[r.device_id] = r.value
+    now = time.time() * 1000
+    out = []
+    for d, farm_id, county_id in rows:
+        interval = DEVICE_TYPES[d.type].report_interval_s
+        seen = last_seen.get(d.id)
+        out.append(DeviceOut(
+            device_id=d.id, type=d.type, site_id=d.site_id, farm_id=farm_id, county_id=county_id,
+            gateway_id=d.gateway_id, attributes=d.attributes, revoked=d.revoked_at is not None,
+            last_seen=from_ms(seen) if seen is not None else None,
+            online=seen is not None and now - seen <= OFFLINE_AFTER_INTERVALS * interval * 1000,
+            battery_v=battery.get(d.id), report_interval_s=interval,
+        ))
+    return out
+
+
+@router.get("", response_model=list[DeviceOut])
+def list_devices(_: FieldStaff, session: DbSession, services: Services,
+                 site_id: str | None = None) -> list[DeviceOut]:
+    """Every device with its status (last seen, online by expected interval, battery)."""
+    rows = _device_rows(session)
+    if site_id is not None:
+        rows = [r for r in rows if r[0].site_id == site_id]
+    latest = services.store.latest([d.id for d, _, _ in rows]) if rows else []
+    return _status(rows, latest)
+
+
+@router.post("", response_model=DeviceCredentials, status_code=status.HTTP_201_CREATED)
+def create_device(body: DeviceIn, _: Admin, session: DbSession,
+                  services: Services) -> DeviceCredentials:
+    """Provision a device; its MQTT password is in this response and nowhere else."""
+    try:
+        issued = provision_device(session, device_id=body.device_id, device_type=body.type,
+                                  site_id=body.site_id, attributes=body.attributes,
+                                  gateway_id=body.gateway_id)
+    except ProvisioningError as exc:
+        code = (status.HTTP_409_CONFLICT if "exists" in str(exc)
+                else status.HTTP_422_UNPROCESSABLE_CONTENT)
+        raise HTTPException(code, str(exc)) from exc
+    session.commit()
+    services.on_registry_change()
+    farm_id = session.get(Site, body.site_id).farm_id  # type: ignore[union-attr]
+    return DeviceCredentials(device_id=issued.device_id, mqtt_username=issued.mqtt_username,
+                             mqtt_password=issued.mqtt_password,
+                             telemetry_topic=telemetry_topic(farm_id, issued.device_id))
+
+
+@router.get("/{device_id}", response_model=DeviceOut)
+def get_device(device_id: str, _: FieldStaff, session: DbSession,
+               services: Services) -> DeviceOut:
+    """One device with its status."""
+    rows = _device_rows(session, device_id)
+    if not rows:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown device")
+    return _status(rows, services.store.latest([device_id]))[0]
+
+
+@router.get("/{device_id}/latest", response_model=list[LatestOut])
+def latest(device_id: str, _: FieldStaff, session: DbSession,
+           services: Services) -> list[LatestOut]:
+    """The newest value of each quantity of a device."""
+    if session.get(Device, device_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown device")
+    by_q: dict[str, Reading] = {}
+    for r in services.store.latest([device_id]):
+        by_q[r.quantity] = r
+    return [
+        LatestOut(quantity=q, unit=QUANTITIES[q].unit, value=r.value, ts=from_ms(r.ts_ms),
+                  quality=int(r.quality))
+        for q, r in sorted(by_q.items()) if q in QUANTITIES
+    ]

@@ -1,0 +1,116 @@
+"""Request and response models of the API (pydantic, at the edge only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CountyOut(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+    plan_group: str
+
+
+class FarmIn(BaseModel):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str = Field(min_length=1, max_length=128)
+    county_id: str = Field(max_length=32)
+    township: str | None = Field(default=None, max_length=64)
+
+
+class FarmOut(FarmIn):
+    pass
+
+
+class SiteIn(BaseModel):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    farm_id: str = Field(max_length=64)
+    kind: str = Field(pattern=r"^(field|greenhouse|barn|water_source)$")
+    name: str = Field(min_length=1, max_length=128)
+    area_mu: float | None = Field(default=None, ge=0, le=1e7)
+    head_count: int | None = Field(default=None, ge=0, le=10_000_000)
+    crop: str | None = Field(default=None, max_length=64)
+    species: str | None = Field(default=None, max_length=64)
+    lat_deg: float | None = Field(default=None, ge=-90, le=90)
+    lon_deg: float | None = Field(default=None, ge=-180, le=180)
+    elevation_m: float | None = Field(default=None, ge=-500, le=9000)
+
+
+class SiteOut(SiteIn):
+    farm_name: str
+    county_id: str
+    county_name_zh: str
+    device_count: int
+
+
+class DeviceIn(BaseModel):
+    device_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+    type: str = Field(max_length=32)
+    site_id: str = Field(max_length=64)
+    gateway_id: str | None = Field(default=None, max_length=128)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeviceCredentials(BaseModel):
+    device_id: str
+    mqtt_username: str
+    mqtt_password: str = Field(description="Shown once; only a hash is stored.")
+    telemetry_topic: str
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    type: str
+    site_id: str
+    farm_id: str
+    county_id: str
+    gateway_id: str | None
+    attributes: dict[str, Any]
+    revoked: bool
+    last_seen: datetime | None
+    online: bool
+    battery_v: float | None
+    report_interval_s: int
+
+
+class LatestOut(BaseModel):
+    quantity: str
+    unit: str
+    value: float
+    ts: datetime
+    quality: int
+
+
+class PointOut(BaseModel):
+    device_id: str
+    quantity: str
+    ts: datetime
+    value: float
+
+
+class TelemetryOut(BaseModel):
+    quantity: str
+    unit: str
+    agg: str | None
+    every_s: int | None
+    points: list[PointOut]
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    reason: str
+    detail: str
+    topic: str
+    device_id: str | None
+    quantity: str | None
+    payload_excerpt: str
+
+
+class DeadLettersOut(BaseModel):
+    counts_by_reason: dict[str, int]
+    items: list[DeadLetterOut]

@@ -1,0 +1,1 @@
+"""What is connected: device catalogue, registry, MQTT contract and provisioning."""

@@ -1,0 +1,66 @@
+"""Provisioning: register devices and hand out their MQTT credentials exactly once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from devices.catalogue import DEVICE_TYPES
+from devices.credentials import hash_password, new_secret
+from devices.registry import Device, Site, bump_version
+
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+class ProvisioningError(ValueError):
+    """A device cannot be provisioned as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredentials:
+    """Credentials shown to the caller once; only the hash is stored."""
+
+    device_id: str
+    mqtt_username: str
+    mqtt_password: str
+
+
+def provision_device(
+    session: Session,
+    *,
+    device_id: str,
+    device_type: str,
+    site_id: str,
+    attributes: dict[str, Any] | None = None,
+    gateway_id: str | None = None,
+) -> IssuedCredentials:
+    """Register a device and issue its MQTT credentials (caller commits)."""
+    if not DEVICE_ID_PATTERN.fullmatch(device_id):
+        raise ProvisioningError(f"invalid device_id {device_id!r}")
+    if device_type not in DEVICE_TYPES:
+        raise ProvisioningError(f"unknown device type {device_type!r}")
+    if session.get(Site, site_id) is None:
+        raise ProvisioningError(f"unknown site {site_id!r}")
+    if session.get(Device, device_id) is not None:
+        raise ProvisioningError(f"device {device_id!r} exists")
+    if gateway_id is not None:
+        gateway = session.get(Device, gateway_id)
+        if gateway is None or gateway.type != "gateway":
+            raise ProvisioningError(f"{gateway_id!r} is not a registered gateway")
+    password = new_secret()
+    session.add(
+        Device(
+            id=device_id,
+            type=device_type,
+            site_id=site_id,
+            gateway_id=gateway_id,
+            attributes=dict(attributes or {}),
+            mqtt_username=device_id,
+            password_hash=hash_password(password),
+        )
+    )
+    bump_version(session)
+    return IssuedCredentials(device_id=device_id, mqtt_username=device_id, mqtt_password=password)

@@ -1,0 +1,3 @@
+"""farmtel: agricultural IoT telemetry and smart-farming backend (composition root)."""
+
+__version__ = "0.1.0"

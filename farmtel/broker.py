@@ -1,0 +1,82 @@
+"""The embedded MQTT broker (amqtt) for ``farmtel up``: runs on its own thread and event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedBroker:
+    """An in-process MQTT 3.1.1 broker on ``host:port``; anonymous access (local demo mode)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
+        self.host = host
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broker: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}",
+                                      "max_connections": 10_000}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            },
+        }
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        """Start the broker and wait until it accepts connections."""
+        self._thread = threading.Thread(target=self._run, name="mqtt-broker", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError(f"embedded broker did not start on {self.host}:{self.port}")
+        if self._error is not None:
+            raise RuntimeError(f"embedded broker failed: {self._error}") from self._error
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex((self.host, self.port)) == 0:
+                    log.info("embedded MQTT broker on %s:%d", self.host, self.port)
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("embedded broker is not accepting connections")
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker  # heavy import, only when the broker is wanted
+
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._broker = Broker(self._config(), loop=loop)
+            loop.run_until_complete(self._broker.start())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.close()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Shut the broker down and join its thread."""
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None or not loop.is_running():
+            return
+        fut = asyncio.run_coroutine_threadsafe(broker.shutdown(), loop)
+        try:
+            fut.result(timeout_s)
+        except Exception:
+            log.exception("embedded broker shutdown")
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout_s)

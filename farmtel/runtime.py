@@ -1,0 +1,124 @@
+"""Builds farmtel's parts from ``Settings``: metadata DB, store, ingest worker, API app."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+import ingest.deadletters  # noqa: F401  (registers its tables)
+import ingest.stats_store  # noqa: F401
+from api.app import create_app
+from api.auth import ensure_admin_token
+from api.deps import ApiServices
+from devices.contract import subscription_topics
+from devices.directory import DeviceDirectory
+from devices.registry import seed_counties
+from farmtel.settings import Settings
+from ingest.deadletters import DeadLetterStore
+from ingest.decode import DecodePolicy, MessageDecoder
+from ingest.metrics import merge_snapshots
+from ingest.mqtt_source import Message, MqttSource, MqttSourceConfig
+from ingest.pipeline import IngestPipeline
+from ingest.spool import Spool
+from ingest.stats_store import load_stats, save_stats
+from ingest.worker import IngestWorker
+from storage.factory import open_store
+from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.telemetry import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Metadata:
+    """The metadata database, schema created and counties seeded."""
+
+    engine: Engine
+    sessions: sessionmaker[Any]
+
+
+def open_metadata(settings: Settings) -> Metadata:
+    """Open (and initialise) the metadata database; prints a generated admin token once."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    sessions = make_session_factory(engine)
+    with sessions() as session, session.begin():
+        seed_counties(session)
+        token = ensure_admin_token(session, settings.admin_token)
+    if token is not None:
+        print(f"farmtel: generated admin token (shown once, keep it): {token}", flush=True)
+    return Metadata(engine, sessions)
+
+
+def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
+                 directory: DeviceDirectory) -> IngestWorker:
+    """An ingest worker with production settings: validation, dedupe, manual ack, spool."""
+    policy = DecodePolicy(max_payload_bytes=settings.max_payload_bytes,
+                          max_future_ms=settings.max_clock_skew_future_s * 1000,
+                          max_age_ms=settings.max_age_days * 86_400_000)
+    pipeline: IngestPipeline[Any] = IngestPipeline(
+        MessageDecoder(directory.lookup, policy),
+        store,
+        Spool(settings.data_dir / "spool" / settings.mqtt_client_id),
+        DeadLetterStore(meta.sessions, keep=settings.dead_letter_keep,
+                        payload_bytes=settings.dead_letter_payload_bytes),
+        batch_max_readings=settings.batch_max_readings,
+        flush_interval_ms=settings.flush_interval_ms,
+    )
+    inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
+    source = MqttSource(
+        MqttSourceConfig(
+            host=settings.broker_host, port=settings.mqtt_port,
+            client_id=settings.mqtt_client_id,
+            topics=tuple(subscription_topics(settings.mqtt_shared_group)),
+            username=settings.mqtt_username, password=settings.mqtt_password,
+            protocol=5 if settings.mqtt_protocol == "5" else 4,
+        ),
+        inbox,
+    )
+    worker_id = f"{socket.gethostname()}:{settings.mqtt_client_id}"
+    last_saved = [0.0]
+
+    def housekeeping() -> None:
+        directory.refresh_if_stale()
+        now = time.monotonic()
+        if now - last_saved[0] >= 1.0:
+            save_stats(meta.sessions, worker_id, pipeline.metrics.snapshot())
+            last_saved[0] = now
+
+    return IngestWorker(source, inbox, pipeline, housekeeping=housekeeping,
+                        housekeeping_interval_s=0.25)
+
+
+def build_api(meta: Metadata, store: TelemetryStore, *,
+              directory: DeviceDirectory | None = None,
+              worker: IngestWorker | None = None) -> FastAPI:
+    """The API app over the metadata DB and the store."""
+    def stats() -> dict[str, Any]:
+        if worker is not None:  # same process: exact and current
+            return merge_snapshots([worker.metrics])
+        return merge_snapshots(load_stats(meta.sessions))
+
+    def broker_connected() -> bool | None:
+        return worker.connected if worker is not None else None
+
+    services = ApiServices(
+        sessions=meta.sessions, store=store, ingest_stats=stats,
+        broker_connected=broker_connected,
+        on_registry_change=directory.reload if directory is not None else (lambda: None),
+    )
+    return create_app(services)
+
+
+def open_telemetry(settings: Settings) -> TelemetryStore:
+    """The configured telemetry store."""
+    return open_store(settings.resolved_store_url)

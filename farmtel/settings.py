@@ -1,0 +1,66 @@
+"""The one settings object: every knob of farmtel, read from ``FARMTEL_*`` env vars or ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """farmtel configuration. Build it in ``main()``, never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="FARMTEL_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where SQLite files, spool and secrets live.")
+    admin_token: str | None = Field(default=None, description="Admin bearer token; generated if unset.")
+    database_url: str | None = Field(default=None, description="Metadata DB (SQLAlchemy URL).")
+    store_url: str | None = Field(
+        default=None, description="Telemetry store: sqlite:///path or influxdb://[user:pw@]host:port/db"
+    )
+
+    mqtt_host: str | None = Field(default=None, description="External broker; unset = embedded one.")
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_client_id: str = "farmtel-ingest"
+    mqtt_protocol: Literal["3.1.1", "5"] = Field(
+        default="3.1.1", description="MQTT 5 lets ingest announce a large receive maximum."
+    )
+    mqtt_shared_group: str | None = Field(
+        default=None, description="Join $share/<group>/... so N ingest workers split the load."
+    )
+    embedded_broker_host: str = "127.0.0.1"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    max_payload_bytes: int = 256 * 1024
+    batch_max_readings: int = 5000
+    flush_interval_ms: int = 200
+    max_clock_skew_future_s: int = 300
+    max_age_days: int = 365
+    dead_letter_keep: int = 10_000
+    dead_letter_payload_bytes: int = 1024
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Metadata database URL, defaulting to a SQLite file under the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'farmtel.db'}"
+
+    @property
+    def resolved_store_url(self) -> str:
+        """Telemetry store URL, defaulting to a SQLite file under the data dir."""
+        return self.store_url or f"sqlite:///{self.data_dir / 'telemetry.db'}"
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        """True when no external broker is configured."""
+        return self.mqtt_host is None
+
+    @property
+    def broker_host(self) -> str:
+        """Host that MQTT clients connect to."""
+        return self.mqtt_host or self.embedded_broker_host

@@ -1,0 +1,1 @@
+"""MQTT in, store out: decoding, validation, dedupe, batching, spool, dead letters, metrics."""

@@ -1,0 +1,74 @@
+"""Ingest counters: exact counts of what came in, what was kept and why the rest was refused."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class IngestMetrics:
+    """Counters of one ingest worker (single writer: the worker thread)."""
+
+    messages_received: int = 0
+    records_received: int = 0
+    readings_accepted: int = 0
+    readings_stored: int = 0
+    duplicate_records: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    batches_written: int = 0
+    batches_spooled: int = 0
+    batches_replayed: int = 0
+    store_failures: int = 0
+    messages_acked: int = 0
+    spool_bytes: int = 0
+    spool_full: bool = False
+    last_batch_latency_ms: float = 0.0
+    max_batch_latency_ms: float = 0.0
+
+    def observe_batch_latency(self, latency_ms: float) -> None:
+        """Record the age of the oldest message of a batch when it became durable [ms]."""
+        self.last_batch_latency_ms = latency_ms
+        self.max_batch_latency_ms = max(self.max_batch_latency_ms, latency_ms)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {
+            "messages_received": self.messages_received,
+            "records_received": self.records_received,
+            "readings_accepted": self.readings_accepted,
+            "readings_stored": self.readings_stored,
+            "duplicate_records": self.duplicate_records,
+            "rejected": dict(self.rejected),
+            "rejected_total": sum(self.rejected.values()),
+            "batches_written": self.batches_written,
+            "batches_spooled": self.batches_spooled,
+            "batches_replayed": self.batches_replayed,
+            "store_failures": self.store_failures,
+            "messages_acked": self.messages_acked,
+            "spool_bytes": self.spool_bytes,
+            "spool_full": self.spool_full,
+            "last_batch_latency_ms": round(self.last_batch_latency_ms, 3),
+            "max_batch_latency_ms": round(self.max_batch_latency_ms, 3),
+        }
+
+
+def merge_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the counters of several workers (latencies: max; spool_full: any)."""
+    total: dict[str, Any] = IngestMetrics().snapshot()
+    rejected: Counter[str] = Counter()
+    for snap in snapshots:
+        for key, value in snap.items():
+            if key == "rejected":
+                rejected.update(value)
+            elif key in ("last_batch_latency_ms", "max_batch_latency_ms"):
+                total[key] = max(total[key], value)
+            elif key == "spool_full":
+                total[key] = total[key] or bool(value)
+            elif isinstance(value, int | float) and key in total:
+                total[key] += value
+    total["rejected"] = dict(rejected)
+    total["rejected_total"] = sum(rejected.values())
+    total["workers"] = len(snapshots)
+    return total

@@ -1,0 +1,126 @@
+"""paho-mqtt subscriber: QoS 1, persistent session, manual acknowledgements.
+
+Callbacks only enqueue; they never block on I/O and never raise. Library types stop here: the
+queue carries ``(topic, payload, AckToken)``. After a reconnect the broker redelivers every
+unacknowledged message, so tokens of an older connection are never acknowledged (their packet
+ids may have been reused).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AckToken:
+    """What it takes to acknowledge one message on the connection that received it."""
+
+    generation: int
+    mid: int
+    qos: int
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSourceConfig:
+    """Connection settings of the ingest subscriber."""
+
+    host: str
+    port: int
+    client_id: str
+    topics: tuple[str, ...]
+    username: str | None = None
+    password: str | None = None
+    protocol: int = mqtt.MQTTv311
+    keepalive_s: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
+    receive_maximum: int = 10_000
+
+
+Message = tuple[str, bytes, AckToken]
+
+
+class MqttSource:
+    """Subscribes and feeds a queue; ``ack`` releases messages once they are durable."""
+
+    def __init__(self, config: MqttSourceConfig, out: queue.SimpleQueue[Message]) -> None:
+        self._config = config
+        self._out = out
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+        v5 = config.protocol == mqtt.MQTTv5
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=config.protocol,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if config.username is not None:
+            self._client.username_pw_set(config.username, config.password)
+        self._client.max_inflight_messages_set(1000)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        """Connect (asynchronously, retrying) and start the network thread."""
+        props: Properties | None = None
+        kwargs: dict[str, Any] = {}
+        if self._config.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self._config.session_expiry_s
+            props.ReceiveMaximum = self._config.receive_maximum
+            kwargs = {"clean_start": False, "properties": props}
+        self._client.connect_async(self._config.host, self._config.port,
+                                   self._config.keepalive_s, **kwargs)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect and join the network thread; unacknowledged messages stay with the broker."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, tokens: list[AckToken]) -> int:
+        """Acknowledge messages of the current connection; returns how many were sent."""
+        sent = 0
+        with self._lock:
+            generation = self._generation
+        for t in tokens:
+            if t.generation == generation and t.qos > 0:
+                self._client.ack(t.mid, t.qos)
+                sent += 1
+        return sent
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any,
+                    reason: ReasonCode, _props: Properties | None) -> None:
+        if reason.is_failure:
+            log.error("MQTT connection refused: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        client.subscribe([(t, 1) for t in self._config.topics])
+        log.info("MQTT connected to %s:%d, subscribed to %s", self._config.host,
+                 self._config.port, ", ".join(self._config.topics))
+        self.connected.set()
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
+                       reason: ReasonCode, _props: Properties | None) -> None:
+        self.connected.clear()
+        log.warning("MQTT disconnected: %s (reconnecting)", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._out.put((msg.topic, msg.payload, AckToken(self._generation, msg.mid, msg.qos)))

@@ -1,0 +1,1 @@
+"""Where data rests: the TelemetryStore protocol and its backends, and the metadata database."""

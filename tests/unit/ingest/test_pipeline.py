@@ -1,0 +1,150 @@
+"""The pipeline releases acknowledgements only for durable data, and never loses a reading."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from devices.contract import record
+from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.pipeline import IngestPipeline
+from ingest.spool import Spool
+from storage.metadata import create_schema, make_engine, make_session_factory
+from tests.fakes import MemoryStore
+
+from .conftest import NOW_MS
+
+TOPIC = "farmtel/farm-a/sm-1/telemetry"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    create_schema(engine)
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def parts(tmp_path, decoder, sessions):
+    store = MemoryStore()
+    clock = Clock()
+    spool = Spool(tmp_path / "spool", max_bytes=4096)
+    pipe: IngestPipeline[int] = IngestPipeline(
+        decoder, store, spool, DeadLetterStore(sessions, keep=5),
+        batch_max_readings=10, flush_interval_ms=200,
+        clock_ms=lambda: NOW_MS, monotonic=clock,
+    )
+    return pipe, store, spool, clock
+
+
+def good(seq: int, ts_offset_ms: int = 0) -> bytes:
+    return orjson.dumps(record(NOW_MS - 60_000 + ts_offset_ms + seq, seq,
+                               {"vwc_pct": 20.0 + seq / 100, "battery_v": 3.6}))
+
+
+def test_batch_is_due_when_full_or_old(parts):
+    pipe, _, _, clock = parts
+    pipe.submit(TOPIC, good(1), 1)
+    assert not pipe.due()
+    clock.t += 0.2
+    assert pipe.due()
+    for i in range(2, 7):
+        pipe.submit(TOPIC, good(i), i)
+    assert pipe.pending_readings == 12 and pipe.due()
+
+
+def test_flush_writes_then_releases_tokens(parts):
+    pipe, store, _, _ = parts
+    for i in range(3):
+        pipe.submit(TOPIC, good(i), i)
+    assert pipe.flush() == [0, 1, 2]
+    assert len(store.rows) == 6
+    assert pipe.flush() == []
+
+
+def test_duplicates_are_dropped_and_counted(parts):
+    pipe, store, _, _ = parts
+    pipe.submit(TOPIC, good(1), "a")
+    pipe.submit(TOPIC, good(1), "b")
+    assert pipe.flush() == ["a", "b"]
+    assert len(store.rows) == 2
+    assert pipe.metrics.duplicate_records == 1
+    assert pipe.metrics.readings_accepted == 2
+
+
+def test_outage_spools_and_replays_in_order(parts):
+    pipe, store, spool, _ = parts
+    store.available = False
+    pipe.submit(TOPIC, good(1), 1)
+    assert pipe.flush() == [1]  # durable in the spool, so acknowledged
+    assert len(spool) == 1 and store.rows == {}
+    store.available = True
+    pipe.submit(TOPIC, good(2), 2)
+    assert pipe.flush() == [2]  # spool not empty: goes behind the older batch
+    assert len(spool) == 2
+    assert pipe.replay_spool() == 2
+    assert len(spool) == 0 and len(store.rows) == 4
+    assert pipe.metrics.batches_replayed == 2
+
+
+def test_full_spool_holds_tokens_back(parts):
+    pipe, store, spool, _ = parts
+    store.available = False
+    released = []
+    for i in range(40):
+        pipe.submit(TOPIC, good(i), i)
+        released += pipe.flush()
+    assert pipe.metrics.spool_full
+    held = pipe.pending_messages
+    assert held > 0 and len(released) + held == 40
+    store.available = True
+    pipe.replay_spool()
+    released += pipe.flush()
+    assert sorted(released) == list(range(40))
+    assert len(store.rows) == 80 and not pipe.metrics.spool_full
+
+
+def test_rejections_become_dead_letters_with_exact_counts(parts, sessions):
+    pipe, _, _, _ = parts
+    for i in range(8):
+        pipe.submit(TOPIC, b"{broken", i)
+    pipe.submit("farmtel/farm-a/ghost/telemetry", good(1), 99)
+    assert len(pipe.flush()) == 9
+    assert pipe.metrics.rejected == {"malformed_json": 8, "unknown_device": 1}
+    with sessions() as s:
+        rows = list(s.scalars(select(DeadLetter).order_by(DeadLetter.id)))
+    assert len(rows) == 5  # bounded to keep=5, newest kept
+    assert rows[-1].reason == "unknown_device" and rows[0].payload == b"{broken"
+
+
+def test_store_rejection_isolates_the_bad_reading(parts):
+    pipe, store, _, _ = parts
+    store.reject_quantity = "battery_v"
+    pipe.submit(TOPIC, good(1), 1)
+    assert pipe.flush() == [1]
+    assert [k[1] for k in store.rows] == ["vwc_pct"]
+    assert pipe.metrics.rejected == {"store_rejected": 1}
+    assert pipe.metrics.readings_accepted == 1
+
+
+def test_spool_survives_reopen(tmp_path, decoder):
+    spool = Spool(tmp_path / "s")
+    from storage.telemetry import Reading
+
+    spool.append([Reading("sm-1", "vwc_pct", 1.5, 10, 1)])
+    (tmp_path / "s" / "0000000000000009.tmp").write_bytes(b"torn")
+    again = Spool(tmp_path / "s")
+    assert len(again) == 1 and again.size_bytes > 0
+    path, readings = again.peek()
+    assert readings == [Reading("sm-1", "vwc_pct", 1.5, 10, 1)]
+    again.remove(path)
+    assert again.size_bytes == 0 and again.peek() is None
