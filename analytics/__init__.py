@@ -1,0 +1,1 @@
+"""farmtel analytics: agronomy science, indicators and derived metrics."""
