@@ -1,0 +1,54 @@
+# farmtel: two commands do all set-up on a fresh Debian/Ubuntu machine.
+#   make run   - venv, install, `farmtel up --simulate 300` (embedded broker + SQLite)
+#   make test  - installs Mosquitto, InfluxDB and VictoriaMetrics if missing, then the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SERVER_PACKAGES := mosquitto influxdb victoria-metrics
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint servers bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/farmtel up --simulate 300
+
+# Debian's servers for the integration tests. Their services are not left running: the tests
+# start their own instances on free loopback ports.
+servers:
+	@missing=""; \
+	[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	[ -x /usr/bin/influxd ] || missing="$$missing influxdb"; \
+	[ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null && \
+		if [ -d /run/systemd/system ]; then \
+			$(SUDO) systemctl disable --now mosquitto influxdb victoria-metrics >/dev/null 2>&1 || true; \
+		fi; \
+	fi
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(VENV)/.installed-dev servers
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed-dev servers
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
