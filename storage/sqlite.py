@@ -1,0 +1,311 @@
+"""Embedded SQLite backend: the default telemetry store, one file, no server.
+
+One narrow ``readings`` table keyed on ``(device_id, quantity, ts_ms)`` (``INSERT OR IGNORE``
+makes replays harmless) and a small ``latest`` table kept in the same transaction, so
+``latest()`` and ``count_devices_since()`` read O(devices) rows instead of scanning.
+
+Durability: WAL with ``synchronous=FULL``. With WAL, ``NORMAL`` skips the fsync at commit and
+may lose the last transactions on power loss; ingest acknowledges MQTT messages once
+``write()`` returns, so every commit must be on disk by then.
+
+Concurrency: one connection per thread (readers never wait for the writer under WAL); writes
+are serialised by an in-process lock and by ``BEGIN IMMEDIATE`` across processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from storage.influx import RESERVED_QUANTITIES, check_id, check_quantity
+from storage.telemetry import (
+    Aggregation,
+    RangeQuery,
+    Reading,
+    SeriesPoint,
+    StoreRejected,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    device_id TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    value REAL NOT NULL,
+    seq INTEGER NOT NULL,
+    quality INTEGER NOT NULL,
+    site_id TEXT NOT NULL,
+    farm_id TEXT NOT NULL,
+    county TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    PRIMARY KEY (device_id, quantity, ts_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_site ON readings (site_id, quantity, ts_ms);
+CREATE TABLE IF NOT EXISTS latest (
+    device_id TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    value REAL NOT NULL,
+    seq INTEGER NOT NULL,
+    quality INTEGER NOT NULL,
+    site_id TEXT NOT NULL,
+    farm_id TEXT NOT NULL,
+    county TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    PRIMARY KEY (device_id, quantity)
+) WITHOUT ROWID;
+"""
+
+_COLUMNS = "device_id, quantity, ts_ms, value, seq, quality, site_id, farm_id, county, device_type"
+_INSERT = """
+INSERT OR IGNORE INTO readings
+    (device_id, quantity, ts_ms, value, seq, quality, site_id, farm_id, county, device_type)
+VALUES (?,?,?,?,?,?,?,?,?,?)
+"""
+_UPSERT_LATEST = """
+INSERT INTO latest
+    (device_id, quantity, ts_ms, value, seq, quality, site_id, farm_id, county, device_type)
+VALUES (?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (device_id, quantity) DO UPDATE SET
+    ts_ms = excluded.ts_ms, value = excluded.value, seq = excluded.seq,
+    quality = excluded.quality, site_id = excluded.site_id, farm_id = excluded.farm_id,
+    county = excluded.county, device_type = excluded.device_type
+WHERE excluded.ts_ms > latest.ts_ms
+"""
+# Whitelisted SQL per aggregation: never interpolate caller text into SQL.
+_SQL_AGG = {
+    Aggregation.MEAN: "AVG(value)",
+    Aggregation.MIN: "MIN(value)",
+    Aggregation.MAX: "MAX(value)",
+    Aggregation.SUM: "SUM(value)",
+    Aggregation.COUNT: "COUNT(value)",
+}
+_IDS_PER_STATEMENT = 500  # below SQLite's bound-parameter limit
+
+Row = tuple[str, str, int, float, int, int, str, str, str, str]
+
+
+class SqliteTelemetryStore:
+    """``TelemetryStore`` in one SQLite file at ``path`` (parent directories are created).
+
+    ``busy_timeout_ms`` is how long a write waits for another process's write lock before it
+    raises ``StoreUnavailable`` [ms]. ``path`` must be a file: ``:memory:`` would give every
+    thread its own empty database.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5_000) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._registry_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closed = False
+        self._quantities: set[str] = set()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _mapped_errors():
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+
+    # -- lifecycle --
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise StoreUnavailable("store is closed")
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout_ms / 1000,  # SQLite's busy timeout [s]
+            isolation_level=None,  # explicit BEGIN/COMMIT below
+            check_same_thread=False,  # only so close() may close it; one thread uses it
+        )
+        conn.execute("PRAGMA synchronous=FULL")  # see the module docstring
+        with self._registry_lock:
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls raise ``StoreUnavailable``."""
+        self._closed = True
+        with self._registry_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writes --
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        """Store a batch in one transaction; replayed keys are ignored (first write wins)."""
+        if not readings:
+            return
+        rows = self._rows(readings)
+        newest = _newest_per_key(rows)
+        with _mapped_errors(), self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT, rows)
+                conn.executemany(_UPSERT_LATEST, newest)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _rows(self, readings: Sequence[Reading]) -> list[Row]:
+        """Validated rows; ``StoreRejected`` for a bad quantity name or a non-finite value."""
+        known = self._quantities
+        rows: list[Row] = []
+        for r in readings:
+            if r.quantity not in known:
+                self._check_new_quantity(r.quantity)
+            try:
+                value = float(r.value)
+            except (TypeError, ValueError) as exc:
+                raise StoreRejected(f"non-numeric value {r.value!r} for {r.device_id}") from exc
+            if value - value != 0.0:  # NaN or ±inf
+                raise StoreRejected(f"non-finite value {value!r} for {r.device_id}/{r.quantity}")
+            rows.append((
+                r.device_id, r.quantity, r.ts_ms, value, r.seq, r.quality,
+                r.site_id, r.farm_id, r.county, r.device_type,
+            ))  # fmt: skip
+        return rows
+
+    def _check_new_quantity(self, quantity: str) -> None:
+        try:
+            check_quantity(quantity)
+        except ValueError as exc:
+            raise StoreRejected(str(exc)) from exc
+        if quantity in RESERVED_QUANTITIES:  # kept for parity with the InfluxDB backend
+            raise StoreRejected(f"quantity name {quantity!r} is reserved")
+        self._quantities.add(quantity)
+
+    # -- reads --
+
+    def latest(
+        self, device_ids: Sequence[str] | None = None, quantity: str | None = None
+    ) -> list[Reading]:
+        """The newest reading per (device, quantity), ordered by device then quantity."""
+        where, params = "1", []
+        if quantity is not None:
+            where, params = "quantity = ?", [check_quantity(quantity)]
+        if device_ids is None:
+            return self._latest_where(where, params)
+        ids = [check_id(d) for d in device_ids]
+        out: list[Reading] = []
+        for i in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = ids[i : i + _IDS_PER_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            out += self._latest_where(f"{where} AND device_id IN ({marks})", [*params, *chunk])
+        out.sort(key=lambda r: (r.device_id, r.quantity))
+        return out
+
+    def _latest_where(self, where: str, params: Sequence[Any]) -> list[Reading]:
+        """Rows of ``latest`` matching ``where`` (placeholders only; the values are bound)."""
+        sql = f"SELECT {_COLUMNS} FROM latest WHERE {where} ORDER BY device_id, quantity"  # noqa: S608
+        with _mapped_errors():
+            rows = self._conn().execute(sql, params).fetchall()
+        return [_reading(row) for row in rows]
+
+    def query(self, q: RangeQuery) -> list[SeriesPoint]:
+        """Raw or window-aggregated points in ``[start_ms, end_ms)``, oldest first.
+
+        Windows start at multiples of ``every_s`` since the epoch (floor division, also for
+        times before 1970); at most ``limit`` points (raw or windows) are returned.
+        """
+        check_quantity(q.quantity)
+        if q.device_id is not None:
+            where, key = "device_id = ?", check_id(q.device_id)
+        else:
+            where, key = "site_id = ?", check_id(q.site_id or "")
+        bounds = f"{where} AND quantity = ? AND ts_ms >= ? AND ts_ms < ?"
+        params: list[Any] = [key, q.quantity, q.start_ms, q.end_ms]
+        # Only constant fragments and an int are formatted into the SQL; values are bound.
+        if q.agg is None or q.every_s is None:
+            select, tail = "ts_ms, value", "ORDER BY ts_ms, device_id"
+        else:
+            w = int(q.every_s) * 1000
+            window = f"ts_ms - ((ts_ms % {w}) + {w}) % {w}"  # floor to the window start
+            select = f"{window} AS win, {_SQL_AGG[Aggregation(q.agg)]}"
+            tail = "GROUP BY device_id, win ORDER BY win, device_id"
+        sql = f"SELECT device_id, {select} FROM readings WHERE {bounds} {tail} LIMIT ?"  # noqa: S608
+        params.append(max(q.limit, 0))
+        with _mapped_errors():
+            rows = self._conn().execute(sql, params).fetchall()
+        return [SeriesPoint(d, q.quantity, int(ts), float(v)) for d, ts, v in rows]
+
+    def count_devices_since(self, since_ms: int) -> int:
+        """Distinct devices with a reading at or after ``since_ms`` (from ``latest``)."""
+        with _mapped_errors():
+            (n,) = (
+                self._conn()
+                .execute(
+                    "SELECT COUNT(DISTINCT device_id) FROM latest WHERE ts_ms >= ?", (since_ms,)
+                )
+                .fetchone()
+            )
+        return int(n)
+
+
+def _newest_per_key(rows: list[Row]) -> list[Row]:
+    """The first row with the largest ``ts_ms`` per (device, quantity) of one batch."""
+    newest: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        key = (row[0], row[1])
+        cur = newest.get(key)
+        if cur is None or row[2] > cur[2]:
+            newest[key] = row
+    return list(newest.values())
+
+
+def _reading(row: Row) -> Reading:
+    d, q, ts, value, seq, quality, site, farm, county, dtype = row
+    return Reading(
+        device_id=d, quantity=q, value=value, ts_ms=ts, seq=seq, quality=quality,
+        device_type=dtype, site_id=site, farm_id=farm, county=county,
+    )  # fmt: skip
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Map sqlite3 errors: locks, I/O, a closed store -> unavailable; bad data -> rejected."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:  # locked, busy, disk I/O, disk full, read-only
+        raise StoreUnavailable(f"SQLite: {exc}") from exc
+    except sqlite3.ProgrammingError as exc:
+        if "closed" in str(exc):
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        raise StoreRejected(f"SQLite: {exc}") from exc
+    except (
+        sqlite3.IntegrityError,
+        sqlite3.DataError,
+        sqlite3.InterfaceError,
+        OverflowError,
+    ) as exc:
+        raise StoreRejected(f"SQLite: {exc}") from exc

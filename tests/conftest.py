@@ -1,0 +1,29 @@
+"""Shared fixtures: real servers, started once per session, and fresh names per test."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.servers import InfluxServer
+
+
+@pytest.fixture(scope="session")
+def influx_server() -> Iterator[InfluxServer]:
+    """A running InfluxDB 1.x (``influxd``), killed at the end of the session."""
+    with InfluxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def influx_database(influx_server: InfluxServer) -> Iterator[str]:
+    """A database name no other test uses; dropped afterwards (best effort)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield name
+    if influx_server.running:
+        with contextlib.suppress(httpx.HTTPError):
+            influx_server.query(f'DROP DATABASE "{name}"')

@@ -1,0 +1,556 @@
+"""One contract for every TelemetryStore backend, run against real storage.
+
+``backend`` is SQLite in ``tmp_path`` and InfluxDB 1.x (a real ``influxd``, one fresh database
+per test). Each backend also knows how to make itself honestly unavailable: another process
+holding SQLite's write lock, or the ``influxd`` process stopped. At the end: backend-specific
+checks, the URL factory, and the API v2 write path against a real VictoriaMetrics.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from storage.factory import open_store
+from storage.influx import InfluxTelemetryStore
+from storage.sqlite import SqliteTelemetryStore
+from storage.telemetry import (
+    Aggregation,
+    Quality,
+    RangeQuery,
+    Reading,
+    SeriesPoint,
+    StoreRejected,
+    StoreUnavailable,
+    TelemetryStore,
+)
+from tests.servers import InfluxServer, VictoriaMetricsServer
+
+pytestmark = pytest.mark.timeout(120)
+
+T0 = 1_780_000_020_000  # a whole minute: 29_666_667 * 60_000 ms
+MIN = 60_000
+TRICKY = "gw.01:port-3_a"  # the id rules allow '.', ':', '-', '_'
+TRICKY_SITE = "site:a.b-c"
+
+
+@dataclass
+class Backend:
+    """A store under test and a way to make it unavailable for a while."""
+
+    name: str
+    store: TelemetryStore
+    outage: Callable[[], AbstractContextManager[None]]
+
+
+@contextmanager
+def _sqlite_write_locked(path: Path) -> Iterator[None]:
+    """Another connection holds the write lock (as another process would)."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+@contextmanager
+def _influx_stopped(server: InfluxServer) -> Iterator[None]:
+    """The influxd process is gone; it is back (same data) afterwards, even on failure."""
+    server.stop()
+    try:
+        yield
+    finally:
+        server.start()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("influx_v1", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    store: SqliteTelemetryStore | InfluxTelemetryStore
+    if request.param == "sqlite":
+        path = tmp_path / "telemetry.db"
+        store = SqliteTelemetryStore(path, busy_timeout_ms=200)
+        b = Backend("sqlite", store, lambda: _sqlite_write_locked(path))
+    else:
+        server: InfluxServer = request.getfixturevalue("influx_server")
+        database: str = request.getfixturevalue("influx_database")
+        store = InfluxTelemetryStore(server.url, database, timeout_s=5)
+        store.create_database()
+        b = Backend("influx_v1", store, lambda: _influx_stopped(server))
+    try:
+        yield b
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> TelemetryStore:
+    return backend.store
+
+
+def reading(
+    device: str,
+    quantity: str,
+    value: float,
+    ts: int,
+    seq: int = 0,
+    site: str = "field-1",
+    quality: int = Quality.GOOD,
+) -> Reading:
+    return Reading(
+        device_id=device,
+        quantity=quantity,
+        value=value,
+        ts_ms=ts,
+        seq=seq,
+        quality=quality,
+        device_type="soil_moisture",
+        site_id=site,
+        farm_id="farm-a",
+        county="Trans Nzoia",  # a space, escaped on the way into InfluxDB
+    )
+
+
+def raw(
+    store: TelemetryStore, device: str, quantity: str, start: int, end: int
+) -> list[SeriesPoint]:
+    return store.query(RangeQuery(quantity, start, end, device_id=device))
+
+
+# --- writes and latest -----------------------------------------------------------------------
+
+
+def test_write_then_latest_returns_every_field(store: TelemetryStore) -> None:
+    batch = [
+        reading("sm-1", "vwc_pct", 21.5, T0, seq=1),
+        reading("sm-1", "soil_temp_c", 14.25, T0, seq=1),
+        reading("sm-2", "vwc_pct", 30.0, T0 + 5, seq=9, quality=Quality.LATE),
+    ]
+    store.write(batch)
+    assert store.latest() == sorted(batch, key=lambda r: (r.device_id, r.quantity))
+
+
+def test_latest_is_the_newest_per_device_and_quantity(store: TelemetryStore) -> None:
+    old_temp = reading("sm-1", "soil_temp_c", 14.0, T0, seq=1)
+    new_vwc = reading("sm-1", "vwc_pct", 25.0, T0 + MIN, seq=2)  # the newest line lacks temp
+    other = reading("sm-2", "soil_temp_c", 9.5, T0 + 2 * MIN, seq=5)
+    store.write([reading("sm-1", "vwc_pct", 20.0, T0, seq=1), old_temp])
+    store.write([new_vwc, other])
+
+    assert store.latest() == [old_temp, new_vwc, other]
+    assert store.latest(device_ids=["sm-1"]) == [old_temp, new_vwc]
+    assert store.latest(quantity="soil_temp_c") == [old_temp, other]
+    assert store.latest(device_ids=["sm-2", "sm-1"], quantity="vwc_pct") == [new_vwc]
+    assert store.latest(device_ids=[]) == []
+    assert store.latest(device_ids=["nobody"]) == []
+    assert store.latest(quantity="rh_pct") == []
+
+
+def test_empty_store_reads_empty(store: TelemetryStore) -> None:
+    store.write([])
+    assert store.latest() == []
+    assert raw(store, "sm-1", "vwc_pct", 0, T0) == []
+    assert store.count_devices_since(0) == 0
+
+
+def test_replaying_a_batch_changes_nothing(store: TelemetryStore) -> None:
+    batch = [
+        reading(f"sm-{d}", "vwc_pct", 20.0 + d + k, T0 + k * MIN, seq=k)
+        for d in range(3)
+        for k in range(5)
+    ]
+    store.write(batch)
+    before = {d: raw(store, f"sm-{d}", "vwc_pct", T0, T0 + 10 * MIN) for d in range(3)}
+    latest_before = store.latest()
+
+    store.write(batch)
+    store.write(batch[3:7])
+
+    after = {d: raw(store, f"sm-{d}", "vwc_pct", T0, T0 + 10 * MIN) for d in range(3)}
+    assert after == before
+    expected = {(r.device_id, r.ts_ms, r.value) for r in batch}
+    assert {(p.device_id, p.ts_ms, p.value) for pts in after.values() for p in pts} == expected
+    assert sum(len(p) for p in after.values()) == len(batch)
+    assert store.latest() == latest_before
+    count = RangeQuery(
+        "vwc_pct", T0, T0 + 10 * MIN, device_id="sm-1", every_s=3600, agg=Aggregation.COUNT
+    )
+    assert [p.value for p in store.query(count)] == [5.0]
+
+
+def test_a_key_repeated_within_a_batch_is_stored_once_first_value_kept(
+    store: TelemetryStore,
+) -> None:
+    first = reading("sm-1", "vwc_pct", 1.0, T0, seq=1)
+    store.write([first, reading("sm-1", "soil_temp_c", 9.0, T0, seq=1), replace(first, value=2.0)])
+    assert raw(store, "sm-1", "vwc_pct", T0, T0 + 1) == [SeriesPoint("sm-1", "vwc_pct", T0, 1.0)]
+    assert store.latest(quantity="vwc_pct") == [first]
+
+
+def test_out_of_order_writes(store: TelemetryStore) -> None:
+    newest = reading("sm-1", "vwc_pct", 3.0, T0 + 2 * MIN, seq=3)
+    store.write([newest])
+    store.write([reading("sm-1", "vwc_pct", 1.0, T0, seq=1)])
+    store.write([reading("sm-1", "vwc_pct", 2.0, T0 + MIN, seq=2)])
+
+    assert store.latest() == [newest]
+    points = raw(store, "sm-1", "vwc_pct", T0, T0 + 3 * MIN)
+    assert [(p.ts_ms, p.value) for p in points] == [(T0, 1.0), (T0 + MIN, 2.0), (T0 + 2 * MIN, 3.0)]
+
+
+# --- range queries ---------------------------------------------------------------------------
+
+
+def test_raw_query_is_oldest_first_within_start_inclusive_end_exclusive(
+    store: TelemetryStore,
+) -> None:
+    batch = [reading("sm-1", "vwc_pct", float(k), T0 + k * 1000, seq=k) for k in range(10)]
+    batch.append(reading("sm-1", "soil_temp_c", 99.0, T0 + 3000, seq=3))  # other quantity
+    batch.append(reading("sm-2", "vwc_pct", 99.0, T0 + 3000, seq=3))  # other device
+    random.Random(7).shuffle(batch)
+    store.write(batch)
+
+    points = raw(store, "sm-1", "vwc_pct", T0 + 2000, T0 + 5000)
+    assert points == [SeriesPoint("sm-1", "vwc_pct", T0 + k * 1000, float(k)) for k in (2, 3, 4)]
+
+    limited = store.query(RangeQuery("vwc_pct", T0, T0 + MIN, device_id="sm-1", limit=2))
+    assert [p.ts_ms for p in limited] == [T0, T0 + 1000]
+    assert store.query(RangeQuery("vwc_pct", T0, T0 + MIN, device_id="sm-1", limit=0)) == []
+
+
+# Window [T0, T0+1min): 1 (before start), 2, 6; window [T0+1min, T0+2min): 10, -4;
+# window 3 is empty (no point, fill none); T0+3min is at the exclusive end.
+AGG_POINTS = [(0, 1.0), (10_000, 2.0), (59_999, 6.0), (MIN, 10.0), (90_000, -4.0), (3 * MIN, 7.0)]
+AGG_EXPECTED = {
+    Aggregation.MEAN: [4.0, 3.0],
+    Aggregation.MIN: [2.0, -4.0],
+    Aggregation.MAX: [6.0, 10.0],
+    Aggregation.SUM: [8.0, 6.0],
+    Aggregation.COUNT: [2.0, 2.0],
+}
+
+
+@pytest.mark.parametrize("agg", list(Aggregation))
+def test_aggregated_windows_are_aligned_to_the_epoch(
+    store: TelemetryStore, agg: Aggregation
+) -> None:
+    store.write(
+        [reading("sm-1", "vwc_pct", v, T0 + dt, seq=i) for i, (dt, v) in enumerate(AGG_POINTS)]
+    )
+    store.write([reading("sm-2", "vwc_pct", 50.0, T0 + 10_000)])  # another device: not counted
+
+    q = RangeQuery("vwc_pct", T0 + 5_000, T0 + 3 * MIN, device_id="sm-1", every_s=60, agg=agg)
+    points = store.query(q)
+
+    assert [(p.device_id, p.quantity, p.ts_ms) for p in points] == [
+        ("sm-1", "vwc_pct", T0),  # the window start, although the range starts 5 s later
+        ("sm-1", "vwc_pct", T0 + MIN),
+    ]
+    assert [p.value for p in points] == pytest.approx(AGG_EXPECTED[agg])
+
+
+def test_site_query_spans_its_devices_only(store: TelemetryStore) -> None:
+    store.write(
+        [
+            reading("gh-1", "rh_pct", 60.0, T0, site=TRICKY_SITE),
+            reading("gh-2", "rh_pct", 70.0, T0, site=TRICKY_SITE),
+            reading("gh-1", "rh_pct", 64.0, T0 + MIN, site=TRICKY_SITE),
+            reading("gh-2", "rh_pct", 50.0, T0 + 2 * MIN, site=TRICKY_SITE),
+            reading("gh-9", "rh_pct", 10.0, T0 + MIN, site="elsewhere"),
+        ]
+    )
+    points = store.query(RangeQuery("rh_pct", T0, T0 + 3 * MIN, site_id=TRICKY_SITE))
+    assert [(p.device_id, p.ts_ms, p.value) for p in points] == [
+        ("gh-1", T0, 60.0),
+        ("gh-2", T0, 70.0),
+        ("gh-1", T0 + MIN, 64.0),
+        ("gh-2", T0 + 2 * MIN, 50.0),
+    ]
+    windows = store.query(
+        RangeQuery(
+            "rh_pct", T0, T0 + 3 * MIN, site_id=TRICKY_SITE, every_s=120, agg=Aggregation.MEAN
+        )
+    )
+    assert T0 % 120_000 == 60_000  # 2-min windows from the epoch start 1 min before T0
+    assert [(p.device_id, p.ts_ms, p.value) for p in windows] == [
+        ("gh-1", T0 - MIN, 60.0),
+        ("gh-2", T0 - MIN, 70.0),
+        ("gh-1", T0 + MIN, 64.0),
+        ("gh-2", T0 + MIN, 50.0),
+    ]
+
+
+def test_count_devices_since(store: TelemetryStore) -> None:
+    store.write(
+        [
+            reading("old", "vwc_pct", 1.0, T0 - 10 * MIN),
+            reading("both", "vwc_pct", 1.0, T0 - 10 * MIN),
+            reading("both", "battery_v", 3.6, T0 + MIN),  # newer, another quantity
+            reading("edge", "vwc_pct", 1.0, T0),  # exactly at since: counted
+            reading("future", "vwc_pct", 1.0, T0 + 10**9),  # a clock ahead is still "since"
+        ]
+    )
+    assert store.count_devices_since(T0) == 3
+    assert store.count_devices_since(T0 + 1) == 2
+    assert store.count_devices_since(T0 - 10 * MIN) == 4
+    assert store.count_devices_since(T0 + 10**9 + 1) == 0
+
+
+def test_tricky_but_valid_ids_round_trip(store: TelemetryStore) -> None:
+    r = reading(TRICKY, "vwc_pct", 12.5, T0, seq=4, site=TRICKY_SITE)
+    store.write([r, reading("gw.01", "vwc_pct", 1.0, T0, site="site:a")])  # a prefix of both
+    assert store.latest(device_ids=[TRICKY]) == [r]
+    assert raw(store, TRICKY, "vwc_pct", T0, T0 + 1) == [SeriesPoint(TRICKY, "vwc_pct", T0, 12.5)]
+    site = store.query(RangeQuery("vwc_pct", T0, T0 + 1, site_id=TRICKY_SITE))
+    assert [p.device_id for p in site] == [TRICKY]
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_unavailable_store_raises_then_recovers(backend: Backend) -> None:
+    store = backend.store
+    first = reading("sm-1", "vwc_pct", 1.0, T0, seq=1)
+    second = reading("sm-1", "vwc_pct", 2.0, T0 + MIN, seq=2)
+    store.write([first])
+    started = time.monotonic()
+    with backend.outage():
+        with pytest.raises(StoreUnavailable):
+            store.write([second])
+        if backend.name == "influx_v1":  # SQLite readers are not blocked by a writer (WAL)
+            with pytest.raises(StoreUnavailable):
+                store.latest()
+    assert time.monotonic() - started < 30
+    store.write([second])  # the retry after the outage succeeds; nothing was half-written
+    assert raw(store, "sm-1", "vwc_pct", T0, T0 + 2 * MIN) == [
+        SeriesPoint("sm-1", "vwc_pct", T0, 1.0),
+        SeriesPoint("sm-1", "vwc_pct", T0 + MIN, 2.0),
+    ]
+
+
+INJECTIONS = ["x' OR 1=1 --", "x' OR device_id =~ /.*/ --", "sm-1'; DROP DATABASE x; --", "sm-1\n"]
+
+
+@pytest.mark.parametrize("evil", INJECTIONS)
+def test_injection_attempts_are_refused(store: TelemetryStore, evil: str) -> None:
+    store.write([reading("sm-1", "vwc_pct", 1.0, T0), reading("sm-2", "vwc_pct", 2.0, T0)])
+    with pytest.raises(ValueError):
+        store.latest(device_ids=[evil])
+    with pytest.raises(ValueError):
+        store.latest(device_ids=["sm-1", evil])
+    with pytest.raises(ValueError):
+        raw(store, evil, "vwc_pct", 0, T0 + 1)
+    with pytest.raises(ValueError):
+        store.query(RangeQuery("vwc_pct", 0, T0 + 1, site_id=evil))
+    with pytest.raises(ValueError):
+        store.latest(quantity='vwc_pct" FROM telemetry --')
+    assert [p.device_id for p in raw(store, "sm-1", "vwc_pct", 0, T0 + 1)] == ["sm-1"]
+    assert len(store.latest()) == 2  # nothing was dropped
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        reading("sm-1", "vwc_pct", float("nan"), T0 + 1),
+        reading("sm-1", "vwc_pct", float("inf"), T0 + 1),
+        reading("sm-1", "seq", 1.0, T0 + 1),  # would collide with InfluxDB's seq field
+        reading("sm-1", "Not A Name", 1.0, T0 + 1),
+    ],
+    ids=["nan", "inf", "reserved", "bad-name"],
+)
+def test_bad_readings_reject_the_whole_batch(store: TelemetryStore, bad: Reading) -> None:
+    good = reading("sm-1", "vwc_pct", 1.0, T0)
+    with pytest.raises(StoreRejected):
+        store.write([good, bad])
+    assert store.latest() == []
+
+
+# --- backend specifics -----------------------------------------------------------------------
+
+
+def test_sqlite_is_durable_wal(tmp_path: Path) -> None:
+    with SqliteTelemetryStore(tmp_path / "t.db") as store:
+        conn = store._conn()
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+
+
+def test_sqlite_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with SqliteTelemetryStore(path, busy_timeout_ms=5_000) as store:
+        store.write([reading("sm-1", "vwc_pct", 1.0, T0)])
+        with _sqlite_write_locked(path):
+            started = time.monotonic()
+            assert len(store.latest()) == 1
+            assert len(raw(store, "sm-1", "vwc_pct", T0, T0 + 1)) == 1
+            assert time.monotonic() - started < 1.0
+
+
+def test_sqlite_concurrent_writer_and_readers(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(fn: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:
+                errors.append(exc)
+
+        return threading.Thread(target=run)
+
+    with SqliteTelemetryStore(tmp_path / "t.db") as store:
+
+        def write() -> None:
+            for k in range(50):
+                store.write(
+                    [reading(f"sm-{d}", "vwc_pct", k, T0 + k * 1000, seq=k) for d in range(20)]
+                )
+
+        def read() -> None:
+            for _ in range(50):
+                seen = store.latest()
+                assert len({r.device_id for r in seen}) == len(seen)  # one row per device
+                store.count_devices_since(T0)
+
+        threads = [guarded(write), guarded(read), guarded(read), guarded(read)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors
+        assert store.count_devices_since(T0 + 49_000) == 20
+        assert len(raw(store, "sm-0", "vwc_pct", T0, T0 + MIN)) == 50
+
+
+def test_sqlite_closed_store_is_unavailable(tmp_path: Path) -> None:
+    store = SqliteTelemetryStore(tmp_path / "t.db")
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.latest()
+
+
+@pytest.mark.integration
+def test_influx_field_type_conflict_is_rejected_with_the_server_message(
+    influx_server: InfluxServer, influx_database: str
+) -> None:
+    with InfluxTelemetryStore(influx_server.url, influx_database) as store:
+        store.create_database()
+        response = httpx.post(
+            f"{influx_server.url}/write",
+            params={"db": influx_database, "precision": "ms"},
+            content=f"telemetry,device_id=x vwc_pct=1i {T0 - 1000}".encode(),  # same shard
+        )
+        assert response.status_code == 204
+        with pytest.raises(StoreRejected, match="field type conflict"):
+            store.write([reading("sm-1", "vwc_pct", 1.5, T0)])
+
+
+@pytest.mark.integration
+def test_influx_creates_a_missing_database_on_first_write(
+    influx_server: InfluxServer, influx_database: str
+) -> None:
+    with InfluxTelemetryStore(influx_server.url, influx_database) as store:
+        assert store.latest() == []  # no database yet reads as empty
+        store.write([reading("sm-1", "vwc_pct", 1.5, T0)])
+        assert [r.value for r in store.latest()] == [1.5]
+
+
+@pytest.mark.integration
+def test_influx_merges_a_device_message_into_one_point(
+    influx_server: InfluxServer, influx_database: str
+) -> None:
+    with InfluxTelemetryStore(influx_server.url, influx_database) as store:
+        store.write(
+            [reading("sm-1", q, 1.0, T0, seq=3) for q in ("vwc_pct", "soil_temp_c", "ec_ds_m")]
+        )
+        answer = influx_server.query('SELECT * FROM "telemetry"', influx_database)
+        (series,) = answer["results"][0]["series"]  # type: ignore[index]
+        assert len(series["values"]) == 1
+
+
+@pytest.mark.parametrize(
+    "make_url",
+    [
+        lambda tmp, srv, db: f"sqlite:///{tmp / 'via-url.db'}",  # tmp is absolute: four slashes
+        pytest.param(
+            lambda tmp, srv, db: f"influxdb://127.0.0.1:{srv.port}/{db}",
+            marks=pytest.mark.integration,
+        ),
+    ],
+    ids=["sqlite", "influxdb"],
+)
+def test_open_store_from_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    make_url: Callable[[Path, InfluxServer | None, str], str],
+) -> None:
+    needs_influx = "influxdb" in request.node.callspec.id
+    srv = request.getfixturevalue("influx_server") if needs_influx else None
+    db = request.getfixturevalue("influx_database") if needs_influx else ""
+    store = open_store(make_url(tmp_path, srv, db))
+    try:
+        r = reading("sm-1", "vwc_pct", 7.0, T0)
+        store.write([r])
+        assert store.latest() == [r]
+    finally:
+        store.close()
+
+
+# --- API v2 write path against VictoriaMetrics -----------------------------------------------
+
+
+def _vm_export(vm: VictoriaMetricsServer, metric: str) -> list[dict[str, Any]]:
+    httpx.get(f"{vm.url}/internal/force_flush", timeout=5).raise_for_status()
+    response = httpx.get(f"{vm.url}/api/v1/export", params={"match[]": metric}, timeout=5)
+    response.raise_for_status()
+    return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+@pytest.mark.integration
+def test_v2_write_path_against_victoria_metrics() -> None:
+    now = (int(time.time()) - 60) * 1000  # recent: inside any retention
+    batch = [
+        replace(reading("sm-1", "vwc_pct", 21.5, now, seq=1), county=""),
+        replace(reading("sm-1", "soil_temp_c", 14.0, now, seq=1), county=""),
+        replace(reading("sm-1", "vwc_pct", 22.5, now + 1000, seq=2), county=""),
+    ]
+    with VictoriaMetricsServer() as vm:
+        store = InfluxTelemetryStore(
+            vm.url, api="v2", org="farm", bucket="telemetry", token="t0ken", timeout_s=5
+        )
+        try:
+            store.write(batch)
+            deadline = time.monotonic() + 15
+            series = _vm_export(vm, "telemetry_vwc_pct")
+            while not series and time.monotonic() < deadline:
+                time.sleep(0.2)
+                series = _vm_export(vm, "telemetry_vwc_pct")
+            (s,) = series
+            assert s["metric"] == {  # the tags arrive as labels; the empty county is omitted
+                "__name__": "telemetry_vwc_pct",
+                "device_id": "sm-1",
+                "device_type": "soil_moisture",
+                "farm_id": "farm-a",
+                "site_id": "field-1",
+            }
+            assert s["timestamps"] == [now, now + 1000]
+            assert s["values"] == [21.5, 22.5]
+            assert [x["values"] for x in _vm_export(vm, "telemetry_soil_temp_c")] == [[14.0]]
+
+            vm.stop()
+            with pytest.raises(StoreUnavailable):
+                store.write(batch)
+        finally:
+            store.close()

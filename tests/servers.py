@@ -1,0 +1,251 @@
+"""Real servers for tests: start, wait until ready, stop (always), restart with the same data.
+
+Plain classes, not fixtures: ``with InfluxServer() as influx: ...`` or ``start()``/``stop()``.
+Each server owns a temporary directory (config, data, ``server.log``), removed on exit, and
+keeps its ports across ``restart()``. A new server type subclasses ``_Server`` and provides
+``_command()`` and ``_is_ready()`` (plus ``_prepare()`` for config files).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+__all__ = ["InfluxServer", "ServerError", "VictoriaMetricsServer", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerError(RuntimeError):
+    """A test server did not start or stop as expected."""
+
+
+class _Server:
+    """A child process in its own temporary directory: start, wait for readiness, stop."""
+
+    name = "server"
+    executable = ""
+    start_timeout_s = 30.0
+    stop_timeout_s = 10.0
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        self._own_dir = workdir is None
+        self.workdir = (
+            Path(tempfile.mkdtemp(prefix=f"farmtel-{self.name}-")) if workdir is None else workdir
+        )
+        self.log_path = self.workdir / "server.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- for subclasses --
+
+    def _prepare(self) -> None:
+        """Write config files and create directories (called before every start)."""
+
+    def _command(self) -> list[str]:
+        """The argv, starting with ``executable``."""
+        raise NotImplementedError
+
+    def _is_ready(self) -> bool:
+        """True once the server answers."""
+        raise NotImplementedError
+
+    # -- lifecycle --
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> Self:
+        """Start the process and wait until it answers (``ServerError`` with the log if not)."""
+        if self.running:
+            return self
+        if shutil.which(self.executable) is None:
+            raise ServerError(f"{self.executable} is not installed")
+        self._prepare()
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self._command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise ServerError(f"{self.name} exited at start:\n{self.log_tail()}")
+            if self._is_ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"{self.name} not ready in {self.start_timeout_s} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Terminate the process (kill it if it lingers); a no-op when not running."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=self.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=self.stop_timeout_s)
+
+    def restart(self) -> Self:
+        """Stop and start again on the same ports and data."""
+        self.stop()
+        return self.start()
+
+    def cleanup(self) -> None:
+        """Stop and remove the temporary directory (if this server created it)."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the server's output."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+
+class _HttpServer(_Server):
+    """A server whose readiness is an HTTP GET answering ``ready_status``."""
+
+    ready_path = "/"
+    ready_status = 200
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:8086``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _is_ready(self) -> bool:
+        try:
+            response = httpx.get(self.url + self.ready_path, timeout=1.0)
+        except httpx.TransportError:
+            return False
+        return response.status_code == self.ready_status
+
+
+class InfluxServer(_HttpServer):
+    """InfluxDB 1.x ``influxd`` on 127.0.0.1, no auth, quiet logs, data in the workdir."""
+
+    name = "influxd"
+    executable = "influxd"
+    ready_path = "/ping"
+    ready_status = 204
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        super().__init__(workdir)
+        self.rpc_port = free_port()
+        self.config_path = self.workdir / "influxdb.conf"
+
+    def _prepare(self) -> None:
+        d = self.workdir
+        self.config_path.write_text(
+            f"""reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+
+[meta]
+  dir = "{d / "meta"}"
+  logging-enabled = false
+
+[data]
+  dir = "{d / "data"}"
+  wal-dir = "{d / "wal"}"
+  wal-fsync-delay = "0s"
+  query-log-enabled = false
+  trace-logging-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{self.port}"
+  auth-enabled = false
+  log-enabled = false
+  pprof-enabled = false
+
+[continuous_queries]
+  enabled = false
+
+[logging]
+  level = "warn"
+  suppress-logo = true
+"""
+        )
+
+    def _command(self) -> list[str]:
+        return [self.executable, "-config", str(self.config_path)]
+
+    def query(self, text: str, database: str | None = None) -> dict[str, object]:
+        """Run InfluxQL (POST /query, epoch ms) and return the decoded JSON answer."""
+        data = {"q": text, "epoch": "ms"}
+        if database is not None:
+            data["db"] = database
+        response = httpx.post(self.url + "/query", data=data, timeout=10.0)
+        response.raise_for_status()
+        answer: dict[str, object] = response.json()
+        return answer
+
+
+class VictoriaMetricsServer(_HttpServer):
+    """Single-node VictoriaMetrics: line protocol on ``/write`` and ``/api/v2/write``."""
+
+    name = "victoria-metrics"
+    executable = "victoria-metrics"
+    ready_path = "/health"
+
+    def _command(self) -> list[str]:
+        return [
+            self.executable,
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            f"-storageDataPath={self.workdir / 'data'}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-loggerLevel=ERROR",
+        ]
