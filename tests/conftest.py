@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.servers import InfluxServer
+from tests.servers import InfluxServer, MosquittoServer
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +27,10 @@ def influx_database(influx_server: InfluxServer) -> Iterator[str]:
     if influx_server.running:
         with contextlib.suppress(httpx.HTTPError):
             influx_server.query(f'DROP DATABASE "{name}"')
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server() -> Iterator[MosquittoServer]:
+    """A running Mosquitto 2 (anonymous, persistent), killed at the end of the session."""
+    with MosquittoServer() as server:
+        yield server

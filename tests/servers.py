@@ -19,7 +19,7 @@ from typing import Self
 
 import httpx
 
-__all__ = ["InfluxServer", "ServerError", "VictoriaMetricsServer", "free_port"]
+__all__ = ["InfluxServer", "MosquittoServer", "ServerError", "VictoriaMetricsServer", "free_port"]
 
 
 def free_port() -> int:
@@ -249,3 +249,45 @@ class VictoriaMetricsServer(_HttpServer):
             "-search.latencyOffset=0s",
             "-loggerLevel=ERROR",
         ]
+
+
+class MosquittoServer(_Server):
+    """Mosquitto 2 on 127.0.0.1 with persistence in the workdir (sessions survive restarts).
+
+    ``max_inflight_messages`` is raised because ingest acknowledges QoS 1 messages only after
+    a batch is durable; with Mosquitto's default of 20, an MQTT 3.1.1 subscriber would stall.
+    """
+
+    name = "mosquitto"
+    executable = "/usr/sbin/mosquitto"
+
+    def __init__(self, workdir: Path | None = None, *, extra_config: str = "") -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.config_path = self.workdir / "mosquitto.conf"
+        self.extra_config = extra_config
+
+    def _prepare(self) -> None:
+        (self.workdir / "data").mkdir(exist_ok=True)
+        self.config_path.write_text(
+            f"""listener {self.port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location {self.workdir / "data"}/
+autosave_interval 1
+max_inflight_messages 10000
+max_queued_messages 1000000
+log_dest stdout
+log_type error
+log_type warning
+{self.extra_config}
+"""
+        )
+
+    def _command(self) -> list[str]:
+        return [self.executable, "-c", str(self.config_path)]
+
+    def _is_ready(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
