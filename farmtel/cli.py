@@ -44,6 +44,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     from farmtel.runtime import build_api, build_ingest, open_metadata, open_telemetry
 
     stops: list[Callable[[], None]] = []
+    worker = None
     try:
         if settings.uses_embedded_broker:
             broker = EmbeddedBroker(settings.embedded_broker_host, settings.mqtt_port)
@@ -61,6 +62,12 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
         worker = build_ingest(settings, meta, store, directory)
         worker.start()
         stops.append(worker.stop)
+
+        def drain_before_stop() -> None:  # runs after the simulator stopped
+            if worker is not None:
+                worker.wait_idle()
+
+        stops.append(drain_before_stop)
         scheduler = build_scheduler(meta.sessions, store)
         scheduler.start()
         stops.append(lambda: scheduler.shutdown(wait=False))
@@ -75,11 +82,17 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)
         _serve_api(app, settings)
     finally:
+        log.info("farmtel up: shutting down")
         for stop in reversed(stops):
             try:
                 stop()
             except Exception:
                 log.exception("shutdown step failed")
+        if worker is not None:
+            m = worker.metrics
+            log.info("farmtel up: stopped; %d messages received, %d acknowledged, %d readings "
+                     "stored, %d spooled batches", m["messages_received"], m["messages_acked"],
+                     m["readings_stored"], m["batches_spooled"])
 
 
 def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from paho.mqtt.client import MQTTv5, MQTTv311
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-import ingest.deadletters  # noqa: F401  (registers its tables)
+import ingest.deadletters
 import ingest.stats_store  # noqa: F401
 from api.app import create_app
 from api.auth import ensure_admin_token
@@ -81,7 +82,7 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
             client_id=settings.mqtt_client_id,
             topics=tuple(subscription_topics(settings.mqtt_shared_group)),
             username=settings.mqtt_username, password=settings.mqtt_password,
-            protocol=5 if settings.mqtt_protocol == "5" else 4,
+            protocol=MQTTv5 if settings.mqtt_protocol == "5" else MQTTv311,
         ),
         inbox,
     )

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class MqttSourceConfig:
     topics: tuple[str, ...]
     username: str | None = None
     password: str | None = None
-    protocol: int = mqtt.MQTTv311
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 10_000
@@ -81,7 +81,7 @@ class MqttSource:
         props: Properties | None = None
         kwargs: dict[str, Any] = {}
         if self._config.protocol == mqtt.MQTTv5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self._config.session_expiry_s
             props.ReceiveMaximum = self._config.receive_maximum
             kwargs = {"clean_start": False, "properties": props}
@@ -123,4 +123,4 @@ class MqttSource:
         log.warning("MQTT disconnected: %s (reconnecting)", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._out.put((msg.topic, msg.payload, AckToken(self._generation, msg.mid, msg.qos)))
+        self._out.put((msg.topic, bytes(msg.payload), AckToken(self._generation, msg.mid, msg.qos)))

@@ -55,6 +55,23 @@ class IngestWorker:
         self._thread.start()
         self._source.start()
 
+    def wait_idle(self, quiet_s: float = 0.5, timeout_s: float = 15.0) -> bool:
+        """Wait until nothing has arrived for ``quiet_s`` and all is acknowledged [s].
+
+        Used before a clean shutdown so messages the broker still holds for us get stored.
+        """
+        deadline = time.monotonic() + timeout_s
+        seen, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            m = self._pipeline.metrics
+            if m.messages_received != seen:
+                seen, quiet_since = m.messages_received, time.monotonic()
+            elif (time.monotonic() - quiet_since >= quiet_s and self._inbox.empty()
+                  and self._pipeline.pending_messages == 0):
+                return True
+            time.sleep(0.05)
+        return False
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Flush everything received so far, acknowledge it, then disconnect."""
         self._stopping.set()
@@ -70,9 +87,9 @@ class IngestWorker:
             if time.monotonic() >= blocked_until:  # while blocked, the broker holds the rest
                 self._drain(block=not stopping)
             now = time.monotonic()
-            if (stopping or self._pipeline.due()) and now >= blocked_until:
-                if not self._flush():
-                    blocked_until = now + self._retry_interval_s
+            flush_now = (stopping or self._pipeline.due()) and now >= blocked_until
+            if flush_now and not self._flush():
+                blocked_until = now + self._retry_interval_s
             if now - last_housekeeping >= self._housekeeping_interval_s:
                 last_housekeeping = now
                 self._housekeep()

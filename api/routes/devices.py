@@ -37,6 +37,9 @@ def _status(rows: list[tuple[Device, str, str]], latest: list[Reading]) -> list[
         last_seen[r.device_id] = max(last_seen.get(r.device_id, 0), r.ts_ms)
         if r.quantity == "battery_v":
             battery[r.device_id] = r.value
+    for d, _, _ in rows:  # a gateway is as fresh as the newest record it forwarded
+        if d.gateway_id is not None and d.id in last_seen:
+            last_seen[d.gateway_id] = max(last_seen.get(d.gateway_id, 0), last_seen[d.id])
     now = time.time() * 1000
     out = []
     for d, farm_id, county_id in rows:

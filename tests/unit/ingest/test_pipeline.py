@@ -97,7 +97,7 @@ def test_outage_spools_and_replays_in_order(parts):
 
 
 def test_full_spool_holds_tokens_back(parts):
-    pipe, store, spool, _ = parts
+    pipe, store, _, _ = parts
     store.available = False
     released = []
     for i in range(40):
