@@ -1,5 +1,8 @@
 """The ingest pipeline, free of MQTT: decode -> dedupe -> batch -> store (or spool) -> ack.
 
+After each durable batch an optional ``on_durable`` listener receives its readings (the
+alert engine uses it to evaluate threshold rules within seconds of arrival).
+
 A message's acknowledgement token is released only once every reading it carried is durable:
 written to the store, or appended to the on-disk spool while the store is unavailable. When
 the spool is full too, nothing is released, the pending batch is kept, and the broker holds
@@ -48,6 +51,7 @@ class IngestPipeline(Generic[Token]):
         dedupe_capacity: int = 500_000,
         clock_ms: Callable[[], int] = now_ms,
         monotonic: Callable[[], float] = time.monotonic,
+        on_durable: Callable[[list[Reading]], None] | None = None,
     ) -> None:
         self._decoder = decoder
         self._store = store
@@ -64,6 +68,7 @@ class IngestPipeline(Generic[Token]):
         self._dead: list[PendingDeadLetter] = []
         self._oldest: float | None = None
         self._log = RateLimitedLog()
+        self._on_durable = on_durable
         self.metrics.spool_bytes = spool.size_bytes
 
     @property
@@ -133,6 +138,11 @@ class IngestPipeline(Generic[Token]):
         started = self._oldest
         if self._readings and not self._persist(self._readings):
             return []
+        if self._readings and self._on_durable is not None:
+            try:  # listeners must be quick (enqueue); they never block acknowledgement
+                self._on_durable(self._readings)
+            except Exception:
+                log.exception("on_durable listener failed")
         self._write_dead_letters()
         tokens = self._tokens
         if started is not None:

@@ -148,3 +148,20 @@ def test_spool_survives_reopen(tmp_path, decoder):
     assert readings == [Reading("sm-1", "vwc_pct", 1.5, 10, 1)]
     again.remove(path)
     assert again.size_bytes == 0 and again.peek() is None
+
+
+def test_listener_sees_each_durable_batch_once(tmp_path, decoder, sessions):
+    seen = []
+    store = MemoryStore()
+    pipe: IngestPipeline[int] = IngestPipeline(
+        decoder, store, Spool(tmp_path / "sp"), DeadLetterStore(sessions),
+        clock_ms=lambda: NOW_MS, on_durable=lambda batch: seen.append(list(batch)),
+    )
+    pipe.submit(TOPIC, good(1), 1)
+    pipe.submit(TOPIC, good(1), 2)  # duplicate: not passed on again
+    pipe.flush()
+    store.available = False
+    pipe.submit(TOPIC, good(2), 3)
+    pipe.flush()  # spooled is durable too
+    assert [len(b) for b in seen] == [2, 2]
+    assert {r.seq for r in seen[1]} == {2}
