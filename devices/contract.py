@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 TOPIC_ROOT = "farmtel"
@@ -28,6 +28,8 @@ TELEMETRY = "telemetry"
 GATEWAY = "gateway"
 
 TopicKind = Literal["telemetry", "gateway"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +94,16 @@ def record(
     if device_id is not None:
         rec["device_id"] = device_id
     return rec
+
+
+def parse_ts_ms(value: Any) -> int | None:
+    """RFC 3339 timestamp with an explicit offset -> UTC epoch ms; ``None`` if invalid."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return None
+    return (dt - _EPOCH) // _ONE_MS

@@ -12,20 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from devices.catalogue import DEVICE_TYPES, QUANTITIES, UNIT_CONVERSIONS
-from devices.contract import parse_topic
+from devices.contract import parse_topic, parse_ts_ms
 from devices.directory import DeviceInfo
 from ingest.rejections import Reason, Rejection
 from storage.telemetry import Quality, Reading
 
 MAX_RECORDS_PER_MESSAGE = 10_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 _ALLOWED_QUANTITIES = {name: frozenset(t.quantities) for name, t in DEVICE_TYPES.items()}
 
 
@@ -49,19 +46,6 @@ class Decoded:
 
 
 DeviceLookup = Callable[[str], DeviceInfo | None]
-
-
-def parse_ts_ms(value: Any) -> int | None:
-    """RFC 3339 timestamp with an explicit offset -> UTC epoch ms; ``None`` if invalid."""
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        return None
-    return (dt - _EPOCH) // _ONE_MS
 
 
 def _canonical_value(

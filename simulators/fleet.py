@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,6 +74,22 @@ BEHIND_GATEWAY = frozenset({"livestock_collar", "barn_climate"})
 SHORT = {"soil_moisture": "sm", "greenhouse_climate": "gh", "weather_station": "ws",
          "livestock_collar": "col", "barn_climate": "barn", "flow_meter": "fm"}
 CROPS = ("maize", "millet", "potato")
+
+
+class RecordSink(Protocol):
+    """Where a fleet's records go: MQTT (``ReliablePublisher``) or a store (``StoreSink``)."""
+
+    def connect(self) -> None: ...
+
+    def publish_record(self, farm_id: str, device_id: str, ts_ms: int, seq: int,
+                       readings: dict[str, float]) -> int: ...
+
+    def publish_gateway(self, farm_id: str, gateway_id: str,
+                        records: list[dict[str, Any]]) -> int: ...
+
+    def flush(self, timeout: float = 30.0) -> None: ...
+
+    def close(self, flush_timeout: float | None = 30.0) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +155,8 @@ def _ensure_farm(session: Session, farm_id: str, county_id: str, n_devices: int,
         session.flush()
     for i, (dtype, site_key, attrs) in enumerate(LAYOUT[:n_devices]):
         device_id = f"{SHORT[dtype]}-{farm_id.removeprefix(DEMO_PREFIX)}-{i + 1:02d}"
+        if dtype == "flow_meter" and attrs.get("role") == "field":
+            attrs = {**attrs, "source_site_id": f"{farm_id}-w1"}
         if session.get(Device, device_id) is None:
             provision_device(session, device_id=device_id, device_type=dtype,
                              site_id=f"{farm_id}-{site_key}", attributes=dict(attrs),
@@ -204,7 +222,7 @@ class FleetRunner:
     Every device reports once within its first ``first_report_within_s`` real seconds.
     """
 
-    def __init__(self, devices: list[FleetDevice], publisher: ReliablePublisher, *,
+    def __init__(self, devices: list[FleetDevice], publisher: RecordSink, *,
                  seed: int = 42, speed: float = 1.0, duration_s: float = 0.0,
                  start_ms: int | None = None, first_report_within_s: float = 20.0) -> None:
         if speed <= 0:
@@ -217,8 +235,9 @@ class FleetRunner:
         self._thread: threading.Thread | None = None
         self.records_published = 0
         self.messages_published = 0
-        drivers = {c: WeatherDriver(derive_seed(seed, c), LOCATIONS[c.capitalize()])
-                   for c in COUNTY_IDS}
+        self.drivers = {c: WeatherDriver(derive_seed(seed, c), LOCATIONS[c.capitalize()])
+                        for c in COUNTY_IDS}
+        drivers = self.drivers
         self._sims: dict[str, _Sim] = {}
         self._queue: list[tuple[int, str]] = []
         spread_ms = int(first_report_within_s * 1000 * speed)
@@ -248,6 +267,10 @@ class FleetRunner:
                                       password=settings.mqtt_password, max_inflight=1000)
         return cls(load_fleet(sessions, count), publisher, seed=seed, speed=speed,
                    duration_s=duration_s)
+
+    def model(self, device_id: str) -> DeviceModel:
+        """The model behind a device (to inject faults, irrigation, fever...)."""
+        return self._sims[device_id].model
 
     def sim_now_ms(self, real_elapsed_s: float) -> int:
         """Simulated time after ``real_elapsed_s`` real seconds [UTC ms]."""

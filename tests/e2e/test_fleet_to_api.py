@@ -39,7 +39,7 @@ class RecordingPublisher(ReliablePublisher):
         return super().publish_record(farm_id, device_id, ts_ms, seq, readings)
 
     def publish_gateway(self, farm_id, gateway_id, records) -> int:
-        from ingest.decode import parse_ts_ms
+        from devices.contract import parse_ts_ms
 
         for rec in records:
             for q, v in rec["readings"].items():

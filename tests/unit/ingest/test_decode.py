@@ -7,8 +7,8 @@ import math
 import orjson
 import pytest
 
-from devices.contract import format_ts, record
-from ingest.decode import MessageDecoder, parse_ts_ms
+from devices.contract import format_ts, parse_ts_ms, record
+from ingest.decode import MessageDecoder
 from ingest.rejections import Reason
 from storage.telemetry import Quality
 

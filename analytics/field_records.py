@@ -1,0 +1,91 @@
+"""Derived daily field-water records in the metadata DB: station days, field days, advice,
+harvests. Upserted by the daily job (a recomputed day replaces the old one)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from devices.registry import utcnow
+from storage.metadata import Base
+
+
+class StationDay(Base):
+    """One CST day of a weather station: weather aggregates and ET0 [mm/day]."""
+
+    __tablename__ = "station_days"
+
+    device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    et0_mm: Mapped[float | None] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(16))
+    t_max_c: Mapped[float | None] = mapped_column(Float)
+    t_min_c: Mapped[float | None] = mapped_column(Float)
+    rh_max_pct: Mapped[float | None] = mapped_column(Float)
+    rh_min_pct: Mapped[float | None] = mapped_column(Float)
+    wind_2m_m_s: Mapped[float | None] = mapped_column(Float)
+    solar_mj_m2_day: Mapped[float | None] = mapped_column(Float)
+    rain_mm: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FieldDay(Base):
+    """One CST day of a field's FAO-56 root-zone water balance [mm]."""
+
+    __tablename__ = "field_days"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(128))
+    et0_mm: Mapped[float] = mapped_column(Float)
+    et0_method: Mapped[str] = mapped_column(String(16))
+    kc: Mapped[float] = mapped_column(Float)
+    etc_mm: Mapped[float] = mapped_column(Float)
+    etc_adj_mm: Mapped[float] = mapped_column(Float)
+    rain_mm: Mapped[float | None] = mapped_column(Float)
+    effective_rain_mm: Mapped[float] = mapped_column(Float)
+    irrigation_mm: Mapped[float] = mapped_column(Float)
+    irrigation_m3: Mapped[float] = mapped_column(Float)
+    deep_percolation_mm: Mapped[float] = mapped_column(Float)
+    depletion_mm: Mapped[float] = mapped_column(Float)
+    observed_depletion_mm: Mapped[float | None] = mapped_column(Float)
+    taw_mm: Mapped[float] = mapped_column(Float)
+    raw_mm: Mapped[float] = mapped_column(Float)
+    root_depth_m: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FieldAdvice(Base):
+    """Irrigation advice for a field on a day, with its reasons."""
+
+    __tablename__ = "field_advice"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    irrigate: Mapped[bool] = mapped_column(Boolean)
+    net_depth_mm: Mapped[float] = mapped_column(Float)
+    volume_m3: Mapped[float] = mapped_column(Float)
+    depletion_mm: Mapped[float] = mapped_column(Float)
+    taw_mm: Mapped[float] = mapped_column(Float)
+    raw_mm: Mapped[float] = mapped_column(Float)
+    etc_mm_day: Mapped[float] = mapped_column(Float)
+    why: Mapped[str] = mapped_column(String(512))
+    why_zh: Mapped[str] = mapped_column(String(512))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HarvestRecord(Base):
+    """A harvest entered by an agronomist: the yield behind water productivity [kg/ha]."""
+
+    __tablename__ = "harvest_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    season_year: Mapped[int] = mapped_column(Integer)
+    crop: Mapped[str] = mapped_column(String(64))
+    yield_kg_ha: Mapped[float] = mapped_column(Float)
+    harvested_on: Mapped[date] = mapped_column(Date)
+    entered_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
