@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 import farmtel
 from api.deps import ApiServices
-from api.routes import devices, health, ingest, sites, telemetry
+from api.routes import devices, fields, health, ingest, sites, telemetry
 
 API_PREFIX = "/api/v1"
 
@@ -19,6 +19,6 @@ def create_app(services: ApiServices) -> FastAPI:
         description="Agricultural IoT telemetry: devices, telemetry, ingest, dead letters.",
     )
     app.state.services = services
-    for module in (health, sites, devices, telemetry, ingest):
+    for module in (health, sites, devices, telemetry, ingest, fields):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -14,8 +14,9 @@ from paho.mqtt.client import MQTTv5, MQTTv311
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+import analytics.field_records
 import ingest.deadletters
-import ingest.stats_store  # noqa: F401
+import ingest.stats_store
 from api.app import create_app
 from api.auth import ensure_admin_token
 from api.deps import ApiServices
@@ -36,6 +37,9 @@ from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)
+
+TABLE_MODULES = (analytics.field_records, ingest.deadletters, ingest.stats_store)
+"""Modules whose tables must be registered before the schema is created."""
 
 
 @dataclass
