@@ -70,6 +70,10 @@ class DeviceDirectory:
     def __len__(self) -> int:
         return len(self._devices)
 
+    def snapshot(self) -> Mapping[str, DeviceInfo]:
+        """The current registry view (an immutable mapping)."""
+        return self._devices
+
     def reload(self) -> None:
         """Load the whole registry now."""
         with self._lock, self._sessions() as session:

@@ -1,11 +1,13 @@
 """A record sink that writes a fleet's records straight into a telemetry store.
 
-For backfills and analytics tests: no broker, but the same canonical ``Reading`` objects,
-tagged from the registry exactly as ingest would tag them.
+For backfills, scenarios and analytics tests: no broker, but the same canonical ``Reading``
+objects, tagged from the registry exactly as ingest would tag them; ``on_written`` sees each
+written batch (as ingest's ``on_durable`` does).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from devices.contract import parse_ts_ms
@@ -16,9 +18,11 @@ from storage.telemetry import Reading, TelemetryStore
 class StoreSink:
     """Buffers records and writes them to ``store`` in batches of ``batch`` readings."""
 
-    def __init__(self, store: TelemetryStore, devices: dict[str, DeviceInfo], *,
-                 batch: int = 5000) -> None:
+    def __init__(self, store: TelemetryStore, devices: Mapping[str, DeviceInfo], *,
+                 batch: int = 5000,
+                 on_written: Callable[[list[Reading]], None] | None = None) -> None:
         self._store = store
+        self._on_written = on_written
         self._devices = devices
         self._batch = batch
         self._pending: list[Reading] = []
@@ -60,6 +64,8 @@ class StoreSink:
         del timeout
         if self._pending:
             self._store.write(self._pending)
+            if self._on_written is not None:
+                self._on_written(self._pending)
             self._pending = []
 
     def close(self, flush_timeout: float | None = 30.0) -> None:

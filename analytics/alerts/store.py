@@ -311,9 +311,13 @@ class AlertRepository:
         site: str | None = None,
         severity: Severity | str | None = None,
         state: AlertState | str | Iterable[AlertState | str] | None = None,
+        farms: Iterable[str] | None = None,
         limit: int = 100,
     ) -> builtins.list[Alert]:
-        """Alerts matching every given filter, newest first, at most ``limit`` (1..10000)."""
+        """Alerts matching every given filter, newest first, at most ``limit`` (1..10000).
+
+        ``farms`` narrows to a set of farms (an agronomist's scope).
+        """
         if not 1 <= limit <= 10_000:
             raise ValueError("limit must be in 1..10000")
         q = select(Alert)
@@ -321,6 +325,8 @@ class AlertRepository:
             q = q.where(Alert.county_id == county)
         if farm is not None:
             q = q.where(Alert.farm_id == farm)
+        if farms is not None:
+            q = q.where(Alert.farm_id.in_(builtins.list(farms)))
         if site is not None:
             q = q.where(Alert.site_id == site)
         if severity is not None:

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from analytics.field_records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from analytics.water import FlowMeterSpec, irrigation_coefficients, meter_totals, water_use_efficiency
-from api.deps import DbSession, FieldStaff, Services
-from devices.registry import Device, Site
+from api.deps import DbSession, FieldStaff, Principal, Services
+from api.scope import ensure_device_visible, ensure_site_visible, farm_clause, visible_farm_ids
+from devices.registry import Device, Farm, Site
 
 router = APIRouter(tags=["fields"])
 
@@ -119,7 +120,9 @@ class CoefficientsOut(BaseModel):
     unassigned_field_m3: float
 
 
-def _field(session: DbSession, site_id: str) -> Site:
+def _field(session: DbSession, who: Principal, site_id: str) -> Site:
+    """The field, or 404 when it does not exist, is not a field or is out of scope."""
+    ensure_site_visible(session, who, site_id)
     site = session.get(Site, site_id)
     if site is None or site.kind != "field":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown field")
@@ -142,9 +145,14 @@ def _latest_advice(session: DbSession, site_id: str) -> AdviceOut | None:
 
 
 @router.get("/fields", response_model=list[FieldOut])
-def list_fields(_: FieldStaff, session: DbSession, farm_id: str | None = None) -> list[FieldOut]:
-    """Fields with their newest irrigation advice."""
-    q = select(Site).where(Site.kind == "field").order_by(Site.id)
+def list_fields(who: FieldStaff, session: DbSession,
+                farm_id: str | None = None) -> list[FieldOut]:
+    """Fields with their newest irrigation advice (an agronomist's scope only)."""
+    q = (select(Site).join(Farm, Site.farm_id == Farm.id).where(Site.kind == "field")
+         .order_by(Site.id))
+    clause = farm_clause(who)
+    if clause is not None:
+        q = q.where(clause)
     if farm_id is not None:
         q = q.where(Site.farm_id == farm_id)
     return [FieldOut(site_id=s.id, name=s.name, farm_id=s.farm_id, area_mu=s.area_mu,
@@ -153,9 +161,9 @@ def list_fields(_: FieldStaff, session: DbSession, farm_id: str | None = None) -
 
 
 @router.get("/fields/{site_id}/advice", response_model=AdviceOut)
-def field_advice(site_id: str, _: FieldStaff, session: DbSession) -> AdviceOut:
+def field_advice(site_id: str, who: FieldStaff, session: DbSession) -> AdviceOut:
     """The newest irrigation advice: irrigate or not, net depth, volume and why."""
-    _field(session, site_id)
+    _field(session, who, site_id)
     advice = _latest_advice(session, site_id)
     if advice is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no advice computed yet")
@@ -163,10 +171,10 @@ def field_advice(site_id: str, _: FieldStaff, session: DbSession) -> AdviceOut:
 
 
 @router.get("/fields/{site_id}/water-balance", response_model=list[FieldDayOut])
-def water_balance(site_id: str, _: FieldStaff, session: DbSession, start: date | None = None,
+def water_balance(site_id: str, who: FieldStaff, session: DbSession, start: date | None = None,
                   end: date | None = None) -> list[FieldDay]:
     """Daily FAO-56 root-zone balance (default: the last 30 days) [mm]."""
-    _field(session, site_id)
+    _field(session, who, site_id)
     first, last = _range(start, end, 30)
     return list(session.scalars(select(FieldDay).where(
         FieldDay.site_id == site_id, FieldDay.day >= first, FieldDay.day <= last)
@@ -178,7 +186,7 @@ def water_balance(site_id: str, _: FieldStaff, session: DbSession, start: date |
 def add_harvest(site_id: str, body: HarvestIn, who: FieldStaff,
                 session: DbSession) -> HarvestRecord:
     """Record a harvest (the yield behind water productivity)."""
-    _field(session, site_id)
+    _field(session, who, site_id)
     row = HarvestRecord(site_id=site_id, entered_by=who.name, **body.model_dump())
     session.add(row)
     session.commit()
@@ -186,21 +194,21 @@ def add_harvest(site_id: str, body: HarvestIn, who: FieldStaff,
 
 
 @router.get("/fields/{site_id}/harvests", response_model=list[HarvestOut])
-def list_harvests(site_id: str, _: FieldStaff, session: DbSession) -> list[HarvestRecord]:
+def list_harvests(site_id: str, who: FieldStaff, session: DbSession) -> list[HarvestRecord]:
     """Harvests of a field, newest first."""
-    _field(session, site_id)
+    _field(session, who, site_id)
     return list(session.scalars(select(HarvestRecord).where(HarvestRecord.site_id == site_id)
                                 .order_by(HarvestRecord.harvested_on.desc())))
 
 
 @router.get("/fields/{site_id}/wue", response_model=WueOut)
-def field_wue(site_id: str, _: FieldStaff, session: DbSession,
+def field_wue(site_id: str, who: FieldStaff, session: DbSession,
               season_year: Annotated[int, Query(ge=2000, le=2100)]) -> WueOut:
     """Water productivity of a season: yield per m³ of ETc and per m³ of irrigation + rain.
 
     Sums the daily balance from the planting date (or 1 January) to the harvest date.
     """
-    site = _field(session, site_id)
+    site = _field(session, who, site_id)
     harvest = session.scalar(select(HarvestRecord).where(
         HarvestRecord.site_id == site_id, HarvestRecord.season_year == season_year)
         .order_by(HarvestRecord.id.desc()).limit(1))
@@ -223,9 +231,10 @@ def field_wue(site_id: str, _: FieldStaff, session: DbSession,
 
 
 @router.get("/stations/{device_id}/et0", response_model=list[StationDayOut])
-def station_et0(device_id: str, _: FieldStaff, session: DbSession, start: date | None = None,
+def station_et0(device_id: str, who: FieldStaff, session: DbSession, start: date | None = None,
                 end: date | None = None) -> list[StationDay]:
     """Daily weather and ET0 of a station (default: the last 30 days)."""
+    ensure_device_visible(session, who, device_id)
     device = session.get(Device, device_id)
     if device is None or device.type != "weather_station":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown weather station")
@@ -236,12 +245,16 @@ def station_et0(device_id: str, _: FieldStaff, session: DbSession, start: date |
 
 
 @router.get("/water/irrigation-coefficient", response_model=CoefficientsOut)
-def irrigation_coefficient(_: FieldStaff, session: DbSession, services: Services,
+def irrigation_coefficient(who: FieldStaff, session: DbSession, services: Services,
                            start: date | None = None, end: date | None = None) -> CoefficientsOut:
-    """灌溉水有效利用系数 (head-tail method) per water source and county from flow meters."""
+    """灌溉水有效利用系数 (head-tail method) per water source and county from flow meters
+    (an agronomist's: from the meters of the scope's farms)."""
     first, last = _range(start, end, 30)
     devices = session.scalars(select(Device).where(Device.type == "flow_meter",
                                                    Device.revoked_at.is_(None))).all()
+    farms = visible_farm_ids(session, who)
+    if farms is not None:
+        devices = [d for d in devices if d.site.farm_id in farms]
     meters = [FlowMeterSpec.from_device(d) for d in devices]
     report = irrigation_coefficients(totals=meter_totals(store=services.store, meters=meters,
                                                          first_day=first, last_day=last))

@@ -72,3 +72,18 @@ def test_station_et0_and_irrigation_coefficient(client, farm):
     assert src["gross_withdrawn_m3"] > 0
     assert src["coefficient"] == pytest.approx(src["net_field_m3"] / src["gross_withdrawn_m3"])
     assert report["by_county"][0]["key"] == "shuocheng"
+
+
+def test_agronomists_see_only_their_scope(client, farm):
+    with farm.meta.sessions() as s, s.begin():
+        here = issue_token(s, name="here", role=Role.AGRONOMIST,
+                           scope={"counties": ["shuocheng"]})
+        there = issue_token(s, name="there", role=Role.AGRONOMIST, scope={"counties": ["youyu"]})
+    mine, other = ({"Authorization": f"Bearer {t}"} for t in (here, there))
+    assert len(client.get("/api/v1/fields", headers=mine).json()) == 3
+    assert client.get("/api/v1/fields", headers=other).json() == []
+    for path in (f"/api/v1/fields/{FIELD}/advice", f"/api/v1/fields/{FIELD}/water-balance"):
+        assert client.get(path, headers=mine).status_code == 200
+        assert client.get(path, headers=other).status_code == 404
+    report = client.get("/api/v1/water/irrigation-coefficient", headers=other).json()
+    assert report["by_source"] == [] and report["by_county"] == []
