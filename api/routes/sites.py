@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from api.deps import Admin, AnyRole, DbSession, Services
 from api.schemas import CountyOut, FarmIn, FarmOut, SiteIn, SiteOut
+from api.scope import farm_clause
 from devices.registry import County, Device, Farm, Site, bump_version
 
 router = APIRouter(tags=["registry"])
@@ -19,9 +20,11 @@ def list_counties(_: AnyRole, session: DbSession) -> list[County]:
 
 
 @router.get("/farms", response_model=list[FarmOut])
-def list_farms(_: AnyRole, session: DbSession, county_id: str | None = None) -> list[Farm]:
-    """Farms, optionally of one county."""
+def list_farms(principal: AnyRole, session: DbSession, county_id: str | None = None) -> list[Farm]:
+    """Farms, optionally of one county (an agronomist sees those of its scope)."""
     q = select(Farm).order_by(Farm.id)
+    if (clause := farm_clause(principal)) is not None:
+        q = q.where(clause)
     if county_id is not None:
         q = q.where(Farm.county_id == county_id)
     return list(session.scalars(q))
@@ -44,10 +47,10 @@ def create_farm(body: FarmIn, _: Admin, session: DbSession, services: Services) 
 
 @router.get("/sites", response_model=list[SiteOut])
 def list_sites(
-    _: AnyRole, session: DbSession, county_id: str | None = None, farm_id: str | None = None,
-    kind: str | None = None,
+    principal: AnyRole, session: DbSession, county_id: str | None = None,
+    farm_id: str | None = None, kind: str | None = None,
 ) -> list[SiteOut]:
-    """Sites with their farm and county."""
+    """Sites with their farm and county (an agronomist sees those of its scope)."""
     counts = (select(Device.site_id, func.count().label("n")).group_by(Device.site_id)
               .subquery())
     q = (
@@ -63,6 +66,8 @@ def list_sites(
         q = q.where(Farm.id == farm_id)
     if kind is not None:
         q = q.where(Site.kind == kind)
+    if (clause := farm_clause(principal)) is not None:
+        q = q.where(clause)
     return [
         SiteOut(
             id=s.id, farm_id=s.farm_id, kind=s.kind, name=s.name, area_mu=s.area_mu,

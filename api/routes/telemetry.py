@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import select
 
 from api.deps import DbSession, FieldStaff, Services
 from api.schemas import PointOut, TelemetryOut
+from api.scope import ensure_device_visible, ensure_site_visible
 from api.timeutil import from_ms, to_ms
 from devices.catalogue import QUANTITIES
-from devices.registry import Device, Site
 from storage.telemetry import Aggregation, RangeQuery
 
 router = APIRouter(tags=["telemetry"])
@@ -33,7 +32,7 @@ def parse_every(every: str) -> int:
 
 @router.get("/telemetry", response_model=TelemetryOut)
 def telemetry(
-    _: FieldStaff,
+    principal: FieldStaff,
     session: DbSession,
     services: Services,
     quantity: Annotated[str, Query(max_length=64)],
@@ -54,10 +53,10 @@ def telemetry(
     if (device_id is None) == (site_id is None):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "give exactly one of device_id and site_id")
-    if device_id is not None and session.get(Device, device_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown device")
-    if site_id is not None and session.scalar(select(Site.id).where(Site.id == site_id)) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown site")
+    if device_id is not None:  # 404 also when outside an agronomist's scope
+        ensure_device_visible(session, principal, device_id)
+    if site_id is not None:
+        ensure_site_visible(session, principal, site_id)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=1)
     try:

@@ -22,7 +22,8 @@ def env(tmp_path):
     settings = settings_for(tmp_path)
     meta = small_registry(settings, {"sm-1": "soil_moisture", "col-1": "livestock_collar"})
     with meta.sessions() as s, s.begin():
-        agro = issue_token(s, name="agro", role=Role.AGRONOMIST)
+        agro = issue_token(s, name="agro", role=Role.AGRONOMIST,  # scoped: see tests/unit/api/test_roles.py
+                           scope={"counties": ["shuocheng", "youyu"]})
         bureau = issue_token(s, name="bureau", role=Role.BUREAU)
     store = open_store(settings.resolved_store_url)
     client = TestClient(build_api(meta, store))
