@@ -1,0 +1,121 @@
+"""Sites (fields, greenhouses, barns, water sources) and a collar's animal, with charts."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import Response
+
+from api.deps import DbSession, Services
+from api.web import data
+from api.web.charts import RANGES, Window, every_label, resolve_window
+from api.web.render import fmt_cst, render, translator
+from api.web.session import FieldStaffUser
+from api.web.sitecharts import BUILDERS, SiteView, animal_tag, collar_view
+from storage.telemetry import TelemetryStore
+
+router = APIRouter()
+
+KINDS = ("field", "greenhouse", "barn", "water_source")
+SiteId = Annotated[str, Path(max_length=64)]
+DeviceId = Annotated[str, Path(max_length=128)]
+RangeParam = Annotated[str | None, Query(alias="range", max_length=8)]
+EndParam = Annotated[str | None, Query(max_length=10)]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _newest(store: TelemetryStore, device_ids: list[str]) -> int | None:
+    """The newest reading of any of the devices [ms]."""
+    latest = store.latest(device_ids) if device_ids else []
+    return max((r.ts_ms for r in latest), default=None)
+
+
+def _range_context(request: Request, w: Window, newest: int | None) -> dict[str, object]:
+    t = translator(request)
+    stale = newest is not None and newest < w.start_ms
+    return {
+        "window": w, "ranges": list(RANGES), "every": every_label(t, w.every_s),
+        "range_start": fmt_cst(w.start_ms), "range_end": fmt_cst(w.end_ms),
+        "newest": newest, "newest_text": fmt_cst(newest) if newest else "",
+        "stale": stale, "newest_day": fmt_cst(newest, "%Y-%m-%d") if newest else "",
+    }
+
+
+def _specs(view: SiteView, x_label: str) -> list[dict[str, object]]:
+    for c in view.charts:
+        c.x_label = x_label
+    return [c.spec() for c in view.charts]
+
+
+@router.get("/sites")
+def sites_page(request: Request, principal: FieldStaffUser, session: DbSession,
+               county: Annotated[str, Query(max_length=32)] = "",
+               farm: Annotated[str, Query(max_length=64)] = "",
+               kind: Annotated[str, Query(max_length=16)] = "") -> Response:
+    """Every site in scope with its farm, county, devices and unresolved alerts."""
+    t = translator(request)
+    rows = data.visible_sites(session, principal, county=county, farm=farm,
+                              kind=kind if kind in KINDS else "")
+    site_ids = [s.id for s, _ in rows]
+    return render(request, "sites.html", {
+        "rows": rows, "devices": data.device_counts(session, site_ids),
+        "alerts": data.open_alerts_by_site(session, site_ids),
+        "county_names": data.county_names(session, t),
+        "county_options": [(c.id, t.pick(c.name_zh, c.name_en))
+                           for c in data.visible_counties(session, principal)],
+        "farm_options": [(f.id, f.name) for f in data.visible_farms(session, principal, county)],
+        "kind_options": [(k, t(f"kind.{k}")) for k in KINDS],
+        "filters": {"county": county, "farm": farm, "kind": kind},
+    }, principal=principal, active="/sites")
+
+
+@router.get("/sites/{site_id}")
+def site_page(request: Request, site_id: SiteId, principal: FieldStaffUser,
+              session: DbSession, services: Services, range_key: RangeParam = None,
+              end: EndParam = None) -> Response:
+    """A site's charts for the chosen range, aggregated to at most ~500 points each."""
+    t = translator(request)
+    found = data.site_if_visible(session, principal, site_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown site")
+    site, farm = found
+    devices = data.site_devices(session, site.id)
+    w = resolve_window(range_key, end, _now_ms())
+    builder = BUILDERS.get(site.kind)
+    view = builder(session, services.store, site, w, t) if builder else SiteView()
+    county = data.county_names(session, t).get(farm.county_id, farm.county_id)
+    alerts = data.list_alerts(session, principal, data.AlertFilters(site=site.id), 20)
+    return render(request, "site.html", {
+        "site": site, "farm": farm, "county": county, "view": view, "alerts": alerts,
+        "devices": devices,
+        "charts_json": _specs(view, t("common.time")),
+        **_range_context(request, w, _newest(services.store, [d.id for d in devices])),
+    }, principal=principal, active="/sites")
+
+
+@router.get("/animals/{device_id}")
+def animal_page(request: Request, device_id: DeviceId, principal: FieldStaffUser,
+                session: DbSession, services: Services, range_key: RangeParam = None,
+                end: EndParam = None) -> Response:
+    """A collar's animal: body temperature, activity and rumination."""
+    t = translator(request)
+    found = data.device_if_visible(session, principal, device_id)
+    if found is None or found[0].type != "livestock_collar":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown animal")
+    device, site, farm = found
+    w = resolve_window(range_key, end, _now_ms())
+    view = collar_view(session, services.store, device, w, t)
+    alerts = [a for a in data.list_alerts(session, principal, data.AlertFilters(site=site.id), 100)
+              if a.device_id == device.id]
+    return render(request, "animal.html", {
+        "device": device, "tag": animal_tag(device), "site": site, "farm": farm,
+        "view": view, "alerts": alerts,
+        "county": data.county_names(session, t).get(farm.county_id, farm.county_id),
+        "charts_json": _specs(view, t("common.time")),
+        **_range_context(request, w, _newest(services.store, [device.id])),
+    }, principal=principal, active="/sites")

@@ -1,0 +1,126 @@
+"""Sign-in for the pages: the API token in an HttpOnly, SameSite=Strict cookie.
+
+The cookie holds the same bearer token the API takes; every request authenticates it against
+the token table (a revoked token stops working at once). Forms carry a CSRF token derived
+from the session token (HMAC), and POSTs from another origin are refused, on top of
+SameSite=Strict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Final
+from urllib.parse import parse_qs
+
+from fastapi import Depends, HTTPException, Request, status
+
+from api.auth import Role, authenticate
+from api.deps import DbSession, Principal
+
+SESSION_COOKIE: Final = "farmtel_session"
+SESSION_MAX_AGE_S: Final = 12 * 3600
+MAX_FORM_BYTES: Final = 64 * 1024
+_CSRF_CONTEXT: Final = b"farmtel-web-csrf-v1"
+
+
+class LoginRequired(Exception):
+    """No valid session: the handler redirects to the sign-in page."""
+
+
+class CsrfError(Exception):
+    """A POST without the form's CSRF token, or from another origin."""
+
+
+def base_path(request: Request) -> str:
+    """Where the pages are mounted (``/web``), from the ASGI root path."""
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+def session_token(request: Request) -> str | None:
+    """The token in the session cookie, if any."""
+    token = request.cookies.get(SESSION_COOKIE)
+    return token or None
+
+
+def csrf_token(token: str) -> str:
+    """The CSRF token of a session (stable for the session, useless without it)."""
+    return hmac.new(token.encode(), _CSRF_CONTEXT, hashlib.sha256).hexdigest()[:40]
+
+
+def web_principal(request: Request, session: DbSession) -> Principal:
+    """The signed-in user; ``LoginRequired`` without a live token in the cookie."""
+    token = session_token(request)
+    row = authenticate(session, token) if token else None
+    if row is None:
+        raise LoginRequired
+    return Principal(row.id, row.name, Role(row.role), dict(row.scope or {}))
+
+
+def require_web(*roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting signed-in users of ``roles`` (403 page for the others)."""
+
+    def check(principal: Annotated[Principal, Depends(web_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "role")
+        return principal
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require_web(Role.ADMIN, Role.AGRONOMIST, Role.BUREAU))]
+FieldStaffUser = Annotated[Principal, Depends(require_web(Role.ADMIN, Role.AGRONOMIST))]
+BureauUser = Annotated[Principal, Depends(require_web(Role.ADMIN, Role.BUREAU))]
+AdminUser = Annotated[Principal, Depends(require_web(Role.ADMIN))]
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None  # an opaque origin ("null") is never ours
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A URL-encoded form body as {name: first value}; checks origin and size (not CSRF)."""
+    if not _same_origin(request):
+        raise CsrfError
+    body = await request.body()
+    if not body:
+        return {}
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "form too large")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "form expected")
+    try:
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "bad form") from exc
+    return {k: v[0] for k, v in parsed.items()}
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """A form posted by a signed-in page: origin, size and CSRF token checked."""
+    form = await read_form(request)
+    token = session_token(request)
+    if token is None:
+        raise LoginRequired
+    if not hmac.compare_digest(form.get("csrf", ""), csrf_token(token)):
+        raise CsrfError
+    return form
+
+
+Form = Annotated[dict[str, str], Depends(read_form)]
+CheckedForm = Annotated[dict[str, str], Depends(checked_form)]
+
+
+def safe_next(base: str, target: str | None) -> str:
+    """``target`` if it is a page of ours (no open redirect), else the overview."""
+    if target and target.startswith(base + "/") and not target.startswith("//") \
+            and "\\" not in target and "://" not in target:
+        return target
+    return base + "/"
