@@ -1,6 +1,6 @@
 # farmtel: two commands do all set-up on a fresh Debian/Ubuntu machine.
 #   make run   - venv, install, `farmtel up --simulate 300` (embedded broker + SQLite)
-#   make test  - installs Mosquitto, InfluxDB and VictoriaMetrics if missing, then the whole suite
+#   make test  - installs Mosquitto, InfluxDB, VictoriaMetrics and Chromium if missing, then the whole suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -25,12 +25,15 @@ run: $(VENV)/.installed
 	$(BIN)/farmtel up --simulate 300
 
 # Debian's servers for the integration tests. Their services are not left running: the tests
-# start their own instances on free loopback ports.
+# start their own instances on free loopback ports. Chromium (with a CJK font for legible
+# screenshots) is the browser the web page tests drive through Playwright.
 servers:
 	@missing=""; \
 	[ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	[ -x /usr/bin/influxd ] || missing="$$missing influxdb"; \
 	[ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		$(SUDO) apt-get update -qq && \

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.alerts.transitions import Transition
+from analytics.indicators.config import IndicatorConfig
 from api.auth import Role, authenticate
 from storage.telemetry import TelemetryStore
+
+
+class AlertControl(Protocol):
+    """What the API tells the alert engine (in-process); a no-op where none runs."""
+
+    def resolved_by_hand(self, rule_id: str, subject_id: str) -> None: ...
+
+    def announce(self, transition: Transition) -> None: ...
+
+    def set_site_overrides(self, site_id: str,
+                           overrides: Mapping[str, Mapping[str, Any]]) -> None: ...
+
+
+class NoAlertControl:
+    """No engine in this process: the database is the only state to change."""
+
+    def resolved_by_hand(self, rule_id: str, subject_id: str) -> None:
+        """Nothing to tell."""
+
+    def announce(self, transition: Transition) -> None:
+        """No notifier in this process."""
+
+    def set_site_overrides(self, site_id: str,
+                           overrides: Mapping[str, Mapping[str, Any]]) -> None:
+        """Nothing to tell."""
 
 
 @dataclass
@@ -23,6 +50,8 @@ class ApiServices:
     ingest_stats: Callable[[], dict[str, Any]]
     broker_connected: Callable[[], bool | None] = field(default=lambda: None)
     on_registry_change: Callable[[], None] = field(default=lambda: None)
+    alerts: AlertControl = field(default_factory=NoAlertControl)
+    indicators: IndicatorConfig = field(default_factory=IndicatorConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +114,4 @@ def require(*roles: Role) -> Callable[..., Principal]:
 AnyRole = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGRONOMIST, Role.BUREAU))]
 FieldStaff = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGRONOMIST))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+BureauView = Annotated[Principal, Depends(require(Role.ADMIN, Role.BUREAU))]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from devices.catalogue import DEVICE_TYPES
 from devices.credentials import hash_password, new_secret
-from devices.registry import Device, Site, bump_version
+from devices.registry import Device, Site, bump_version, utcnow
 
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -64,3 +64,36 @@ def provision_device(
     )
     bump_version(session)
     return IssuedCredentials(device_id=device_id, mqtt_username=device_id, mqtt_password=password)
+
+
+def rotate_credentials(session: Session, device_id: str) -> IssuedCredentials:
+    """Issue a new MQTT password for a device; the old one stops working (caller commits).
+
+    The broker learns it from the registry: at once for the embedded broker, at the next
+    ``farmtel mosquitto-sync`` for Mosquitto.
+    """
+    device = session.get(Device, device_id)
+    if device is None:
+        raise ProvisioningError(f"unknown device {device_id!r}")
+    if device.revoked_at is not None:
+        raise ProvisioningError(f"device {device_id!r} is revoked")
+    password = new_secret()
+    device.password_hash = hash_password(password)
+    bump_version(session)
+    return IssuedCredentials(device_id=device.id, mqtt_username=device.mqtt_username,
+                             mqtt_password=password)
+
+
+def revoke_device(session: Session, device_id: str) -> bool:
+    """Revoke a device: the broker refuses its next connection and ingest its messages.
+
+    Returns False if it was already revoked (caller commits).
+    """
+    device = session.get(Device, device_id)
+    if device is None:
+        raise ProvisioningError(f"unknown device {device_id!r}")
+    if device.revoked_at is not None:
+        return False
+    device.revoked_at = utcnow()
+    bump_version(session)
+    return True

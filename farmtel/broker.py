@@ -5,17 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 class EmbeddedBroker:
-    """An in-process MQTT 3.1.1 broker on ``host:port``; anonymous access (local demo mode)."""
+    """An in-process MQTT 3.1.1 broker on ``host:port``.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
+    Without ``access`` it admits anyone (``farmtel up``'s local demo mode); with a
+    ``farmtel.broker_auth.RegistryBrokerAccess`` it enforces the registry's credentials and
+    topic ACLs. ``tls_port`` with ``tls_cert_file``/``tls_key_file`` adds a TLS listener.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, access: Any = None,
+                 tls_port: int | None = None, tls_cert_file: Path | None = None,
+                 tls_key_file: Path | None = None) -> None:
         self.host = host
         self.port = port
+        self._access = access
+        self._tls = (tls_port, tls_cert_file, tls_key_file)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broker: Any = None
         self._thread: threading.Thread | None = None
@@ -23,13 +33,26 @@ class EmbeddedBroker:
         self._error: BaseException | None = None
 
     def _config(self) -> dict[str, Any]:
-        return {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}",
-                                      "max_connections": 10_000}},
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-            },
+        listeners: dict[str, Any] = {
+            "default": {"type": "tcp", "bind": f"{self.host}:{self.port}",
+                        "max_connections": 10_000},
         }
+        tls_port, cert, key = self._tls
+        if tls_port is not None:
+            if cert is None or key is None:
+                raise ValueError("a TLS listener needs a certificate and a key file")
+            listeners["tls"] = {"type": "tcp", "bind": f"{self.host}:{tls_port}",
+                                "max_connections": 10_000, "ssl": True,
+                                "certfile": str(cert), "keyfile": str(key)}
+        if self._access is None:
+            plugins: dict[str, Any] = {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            }
+        else:
+            from farmtel.broker_auth import plugin_config
+
+            plugins = plugin_config(self._access)
+        return {"listeners": listeners, "plugins": plugins}
 
     def start(self, timeout_s: float = 15.0) -> None:
         """Start the broker; returns once its listener is bound."""

@@ -1,4 +1,4 @@
-"""``farmtel`` command line: up, ingest, api, scheduler, simulate."""
+"""``farmtel`` command line: up, ingest, api, scheduler, simulate, mosquitto-sync."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from farmtel.settings import Settings
 
 log = logging.getLogger("farmtel")
 
-COMMANDS = ("up", "ingest", "api", "scheduler", "simulate")
+COMMANDS = ("up", "ingest", "api", "scheduler", "simulate", "mosquitto-sync")
 
 
 def _wait_for_signal() -> None:
@@ -32,7 +32,7 @@ def _serve_api(app: Any, settings: Settings) -> None:
     import uvicorn
 
     uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
-                                  log_level="warning")).run()
+                                  log_level="warning", timeout_graceful_shutdown=5)).run()
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
@@ -40,17 +40,28 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     scheduler, and optionally a simulated fleet."""
     from analytics.jobs import build_scheduler
     from devices.directory import DeviceDirectory
+    from farmtel.alerting import build_alert_service
     from farmtel.broker import EmbeddedBroker
     from farmtel.runtime import build_api, build_ingest, open_metadata, open_telemetry
 
     stops: list[Callable[[], None]] = []
     worker = None
     try:
+        meta = open_metadata(settings)
         if settings.uses_embedded_broker:
-            broker = EmbeddedBroker(settings.embedded_broker_host, settings.mqtt_port)
+            settings = _with_service_accounts(settings)
+            access = None
+            if not settings.embedded_broker_anonymous:
+                from farmtel.broker_auth import RegistryBrokerAccess, service_accounts
+
+                access = RegistryBrokerAccess(meta.sessions, service_accounts(settings))
+            broker = EmbeddedBroker(
+                settings.embedded_broker_host, settings.mqtt_port, access=access,
+                tls_port=settings.embedded_broker_tls_port,
+                tls_cert_file=settings.embedded_broker_tls_cert_file,
+                tls_key_file=settings.embedded_broker_tls_key_file)
             broker.start()
             stops.append(broker.stop)
-        meta = open_metadata(settings)
         store = open_telemetry(settings)
         stops.append(store.close)
         directory = DeviceDirectory(meta.sessions)
@@ -59,7 +70,12 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
 
             ensure_fleet(meta.sessions, args.simulate, seed=args.seed)
         directory.reload()
-        worker = build_ingest(settings, meta, store, directory)
+        alerts, close_alerts = build_alert_service(settings, meta, store, directory)
+        alerts.start()
+        stops.append(close_alerts)
+        stops.append(alerts.stop)
+        worker = build_ingest(settings, meta, store, directory,
+                              on_durable=alerts.submit_readings)
         worker.start()
         stops.append(worker.stop)
 
@@ -68,17 +84,24 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
                 worker.wait_idle()
 
         stops.append(drain_before_stop)
-        scheduler = build_scheduler(meta.sessions, store)
+        if args.scenario == "summer-drought" and args.simulate:
+            from farmtel.scenario import run_summer_drought
+
+            run_summer_drought(meta, store, alerts, devices=args.simulate, seed=args.seed)
+        scheduler = build_scheduler(meta.sessions, store, alerts=alerts,
+                                    field_water_interval_s=settings.field_water_interval_s,
+                                    tick_interval_s=settings.alert_tick_interval_s)
         scheduler.start()
         stops.append(lambda: scheduler.shutdown(wait=False))
         if args.simulate:
             from simulators.fleet import FleetRunner
 
-            runner = FleetRunner.from_registry(meta.sessions, settings, count=args.simulate,
-                                               seed=args.seed, speed=args.speed)
+            runner = FleetRunner.from_registry(meta.sessions, _as_simulator(settings),
+                                               count=args.simulate, seed=args.seed,
+                                               speed=args.speed)
             runner.start()
             stops.append(runner.stop)
-        app = build_api(meta, store, directory=directory, worker=worker)
+        app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts)
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)
         _serve_api(app, settings)
     finally:
@@ -96,20 +119,26 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
-    """One ingest worker (run N of them with FARMTEL_MQTT_SHARED_GROUP set to scale out)."""
+    """One ingest worker (run N of them with FARMTEL_MQTT_SHARED_GROUP set to scale out),
+    evaluating streaming alert rules on what it stores."""
     from devices.directory import DeviceDirectory
+    from farmtel.alerting import build_alert_service
     from farmtel.runtime import build_ingest, open_metadata, open_telemetry
 
     meta = open_metadata(settings)
     store = open_telemetry(settings)
     directory = DeviceDirectory(meta.sessions)
     directory.reload()
-    worker = build_ingest(settings, meta, store, directory)
+    alerts, close_alerts = build_alert_service(settings, meta, store, directory)
+    alerts.start()
+    worker = build_ingest(settings, meta, store, directory, on_durable=alerts.submit_readings)
     worker.start()
     try:
         _wait_for_signal()
     finally:
         worker.stop()
+        alerts.stop()
+        close_alerts()
         store.close()
 
 
@@ -126,18 +155,28 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
-    """The analytics scheduler alone."""
+    """The analytics scheduler alone: field water, no-data and depletion alerts."""
     from analytics.jobs import build_scheduler
+    from devices.directory import DeviceDirectory
+    from farmtel.alerting import build_alert_service
     from farmtel.runtime import open_metadata, open_telemetry
 
     meta = open_metadata(settings)
     store = open_telemetry(settings)
-    scheduler = build_scheduler(meta.sessions, store)
+    directory = DeviceDirectory(meta.sessions)
+    directory.reload()
+    alerts, close_alerts = build_alert_service(settings, meta, store, directory)
+    alerts.start()
+    scheduler = build_scheduler(meta.sessions, store, alerts=alerts,
+                                field_water_interval_s=settings.field_water_interval_s,
+                                tick_interval_s=settings.alert_tick_interval_s)
     scheduler.start()
     try:
         _wait_for_signal()
     finally:
         scheduler.shutdown()
+        alerts.stop()
+        close_alerts()
         store.close()
 
 
@@ -148,7 +187,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
 
     meta = open_metadata(settings)
     ensure_fleet(meta.sessions, args.devices, seed=args.seed)
-    runner = FleetRunner.from_registry(meta.sessions, settings, count=args.devices,
+    runner = FleetRunner.from_registry(meta.sessions, _as_simulator(settings), count=args.devices,
                                        seed=args.seed, speed=args.speed,
                                        duration_s=args.duration)
     runner.start()
@@ -162,6 +201,61 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     print(runner.summary(), flush=True)
 
 
+def _with_service_accounts(settings: Settings) -> Settings:
+    """For the embedded broker with enforced ACLs: in-process service accounts when unset."""
+    if settings.embedded_broker_anonymous:
+        return settings
+    import secrets
+
+    update: dict[str, Any] = {}
+    if not (settings.mqtt_username and settings.mqtt_password):
+        update |= {"mqtt_username": "farmtel-ingest", "mqtt_password": secrets.token_urlsafe(24)}
+    if not (settings.sim_mqtt_username and settings.sim_mqtt_password):
+        update |= {"sim_mqtt_username": "farmtel-sim",
+                   "sim_mqtt_password": secrets.token_urlsafe(24)}
+    return settings.model_copy(update=update)
+
+
+def _as_simulator(settings: Settings) -> Settings:
+    """Settings whose MQTT login is the simulator's service account (not ingest's)."""
+    return settings.model_copy(update={"mqtt_username": settings.sim_mqtt_username,
+                                       "mqtt_password": settings.sim_mqtt_password})
+
+
+def cmd_mosquitto_sync(settings: Settings, args: argparse.Namespace) -> None:
+    """Write Mosquitto's password and ACL files from the registry; SIGHUP it when they change."""
+    from devices.mosquitto_auth import sync_mosquitto
+    from devices.registry import current_version
+    from farmtel.broker_auth import service_accounts
+    from farmtel.runtime import open_metadata
+
+    pw_file, acl_file = settings.mosquitto_password_file, settings.mosquitto_acl_file
+    if pw_file is None or acl_file is None:
+        raise SystemExit("set FARMTEL_MOSQUITTO_PASSWORD_FILE and FARMTEL_MOSQUITTO_ACL_FILE")
+    meta = open_metadata(settings)
+    accounts = service_accounts(settings)
+
+    def sync() -> int:
+        version, changed = sync_mosquitto(meta.sessions, pw_file, acl_file, accounts,
+                                          pid_file=settings.mosquitto_pid_file, pid=args.pid,
+                                          mode=int(args.mode, 8))
+        log.info("mosquitto-sync: registry version %d, files %s", version,
+                 "updated" if changed else "unchanged")
+        return version
+
+    version = sync()
+    if not args.watch:
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(args.watch):
+        with meta.sessions() as session:
+            changed = current_version(session) != version
+        if changed:
+            version = sync()
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (also used by tests to check docker-compose commands)."""
     p = argparse.ArgumentParser(prog="farmtel", description=__doc__)
@@ -172,6 +266,9 @@ def parser() -> argparse.ArgumentParser:
                     help="also run a simulated fleet of N devices")
     up.add_argument("--seed", type=int, default=42)
     up.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    up.add_argument("--scenario", choices=["summer-drought"], default=None,
+                    help="first write 14 days of a simulated July drought (history, advice, "
+                         "alerts) for the simulated fleet")
     sub.add_parser("ingest", help=cmd_ingest.__doc__)
     sub.add_parser("api", help=cmd_api.__doc__)
     sub.add_parser("scheduler", help=cmd_scheduler.__doc__)
@@ -182,12 +279,18 @@ def parser() -> argparse.ArgumentParser:
                      help="simulated seconds per real second (>1 for backfills)")
     sim.add_argument("--duration", type=float, default=0.0,
                      help="stop after this many real seconds (0 = until Ctrl-C)")
+    sync = sub.add_parser("mosquitto-sync", help=cmd_mosquitto_sync.__doc__)
+    sync.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
+                      help="keep running, re-syncing when the registry changes")
+    sync.add_argument("--pid", type=int, default=None,
+                      help="Mosquitto's pid to SIGHUP (else FARMTEL_MOSQUITTO_PID_FILE)")
+    sync.add_argument("--mode", default="640", help="file mode of the written files (octal)")
     return p
 
 
 _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "up": cmd_up, "ingest": cmd_ingest, "api": cmd_api, "scheduler": cmd_scheduler,
-    "simulate": cmd_simulate,
+    "simulate": cmd_simulate, "mosquitto-sync": cmd_mosquitto_sync,
 }
 
 

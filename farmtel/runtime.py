@@ -6,6 +6,7 @@ import logging
 import queue
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +15,15 @@ from paho.mqtt.client import MQTTv5, MQTTv311
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+import analytics.alert_service
+import analytics.alerts.store
 import analytics.field_records
+import analytics.job_runs
 import ingest.deadletters
 import ingest.stats_store
 from api.app import create_app
 from api.auth import ensure_admin_token
-from api.deps import ApiServices
+from api.deps import AlertControl, ApiServices, NoAlertControl
 from devices.contract import subscription_topics
 from devices.directory import DeviceDirectory
 from devices.registry import seed_counties
@@ -34,11 +38,12 @@ from ingest.stats_store import load_stats, save_stats
 from ingest.worker import IngestWorker
 from storage.factory import open_store
 from storage.metadata import create_schema, make_engine, make_session_factory
-from storage.telemetry import TelemetryStore
+from storage.telemetry import Reading, TelemetryStore
 
 log = logging.getLogger(__name__)
 
-TABLE_MODULES = (analytics.field_records, ingest.deadletters, ingest.stats_store)
+TABLE_MODULES = (analytics.alert_service, analytics.alerts.store, analytics.field_records,
+                 analytics.job_runs, ingest.deadletters, ingest.stats_store)
 """Modules whose tables must be registered before the schema is created."""
 
 
@@ -65,19 +70,27 @@ def open_metadata(settings: Settings) -> Metadata:
 
 
 def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
-                 directory: DeviceDirectory) -> IngestWorker:
-    """An ingest worker with production settings: validation, dedupe, manual ack, spool."""
+                 directory: DeviceDirectory, *,
+                 on_durable: Callable[[list[Reading]], None] | None = None) -> IngestWorker:
+    """An ingest worker with production settings: validation, dedupe, manual ack, spool.
+
+    ``on_durable`` receives each durable batch (the alert service's ``submit_readings``).
+    """
     policy = DecodePolicy(max_payload_bytes=settings.max_payload_bytes,
                           max_future_ms=settings.max_clock_skew_future_s * 1000,
                           max_age_ms=settings.max_age_days * 86_400_000)
     pipeline: IngestPipeline[Any] = IngestPipeline(
         MessageDecoder(directory.lookup, policy),
         store,
-        Spool(settings.data_dir / "spool" / settings.mqtt_client_id),
+        Spool(settings.data_dir / "spool" / settings.mqtt_client_id,
+              max_bytes=settings.spool_max_bytes),
         DeadLetterStore(meta.sessions, keep=settings.dead_letter_keep,
-                        payload_bytes=settings.dead_letter_payload_bytes),
+                        payload_bytes=settings.dead_letter_payload_bytes,
+                        max_age_s=settings.dead_letter_max_age_days * 86_400),
         batch_max_readings=settings.batch_max_readings,
         flush_interval_ms=settings.flush_interval_ms,
+        dedupe_capacity=settings.dedupe_capacity,
+        on_durable=on_durable,
     )
     inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
     source = MqttSource(
@@ -87,6 +100,8 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
             topics=tuple(subscription_topics(settings.mqtt_shared_group)),
             username=settings.mqtt_username, password=settings.mqtt_password,
             protocol=MQTTv5 if settings.mqtt_protocol == "5" else MQTTv311,
+            tls_ca_file=settings.mqtt_tls_ca_file, tls_cert_file=settings.mqtt_tls_cert_file,
+            tls_key_file=settings.mqtt_tls_key_file,
         ),
         inbox,
     )
@@ -106,7 +121,8 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
 
 def build_api(meta: Metadata, store: TelemetryStore, *,
               directory: DeviceDirectory | None = None,
-              worker: IngestWorker | None = None) -> FastAPI:
+              worker: IngestWorker | None = None,
+              alerts: AlertControl | None = None) -> FastAPI:
     """The API app over the metadata DB and the store."""
     def stats() -> dict[str, Any]:
         if worker is not None:  # same process: exact and current
@@ -120,6 +136,7 @@ def build_api(meta: Metadata, store: TelemetryStore, *,
         sessions=meta.sessions, store=store, ingest_stats=stats,
         broker_connected=broker_connected,
         on_registry_change=directory.reload if directory is not None else (lambda: None),
+        alerts=alerts or NoAlertControl(),
     )
     return create_app(services)
 

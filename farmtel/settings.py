@@ -44,6 +44,51 @@ class Settings(BaseSettings):
     max_age_days: int = 365
     dead_letter_keep: int = 10_000
     dead_letter_payload_bytes: int = 1024
+    dead_letter_max_age_days: float = Field(
+        default=30.0, description="Dead letters older than this are pruned (counts stay exact)."
+    )
+    dedupe_capacity: int = Field(
+        default=500_000,
+        description="Recent (device, ts, seq) keys kept to drop resends (~240 bytes each).",
+    )
+    spool_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        description="On-disk spool bound; when full, ingest stops acknowledging (backpressure).",
+    )
+
+    # MQTT security (see README "Broker security" and "TLS")
+    sim_mqtt_username: str | None = Field(default=None, description="Simulator service account.")
+    sim_mqtt_password: str | None = None
+    embedded_broker_anonymous: bool = Field(
+        default=True,
+        description="Local demo mode of `farmtel up`: the embedded broker admits anonymous "
+        "clients. Set false to enforce registry credentials and ACLs there too.",
+    )
+    embedded_broker_tls_port: int | None = Field(
+        default=None, description="Also serve MQTT over TLS on this port (embedded broker)."
+    )
+    embedded_broker_tls_cert_file: Path | None = None
+    embedded_broker_tls_key_file: Path | None = None
+    mqtt_tls_ca_file: Path | None = Field(
+        default=None, description="CA bundle: set it to connect ingest/simulators over TLS."
+    )
+    mqtt_tls_cert_file: Path | None = Field(default=None, description="Client certificate (mTLS).")
+    mqtt_tls_key_file: Path | None = None
+    mosquitto_password_file: Path | None = Field(
+        default=None, description="`farmtel mosquitto-sync` writes Mosquitto's password file here."
+    )
+    mosquitto_acl_file: Path | None = Field(
+        default=None, description="`farmtel mosquitto-sync` writes Mosquitto's ACL file here."
+    )
+    mosquitto_pid_file: Path | None = Field(
+        default=None, description="Mosquitto's pid file: SIGHUP after a sync so it reloads."
+    )
+
+    alert_webhooks: list[str] = Field(
+        default_factory=list, description="URLs that receive each alert transition (JSON POST)."
+    )
+    alert_tick_interval_s: int = Field(default=60, description="No-data rule evaluation period.")
+    field_water_interval_s: int = Field(default=3600, description="Field-water job period.")
 
     @property
     def resolved_database_url(self) -> str:

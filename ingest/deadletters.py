@@ -1,7 +1,8 @@
 """Dead letters: every refused message or reading, with its reason, kept in the metadata DB.
 
-Storage is bounded (newest ``keep`` rows); the exact counts live in the metrics, so pruning
-never changes what the API reports as rejected. Logging is rate-limited per reason.
+Storage is bounded (newest ``keep`` rows, none older than a maximum age); the exact counts
+live in the metrics, so pruning never changes what the API reports as rejected.
+Logging is rate-limited per reason.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select
@@ -72,18 +73,25 @@ class RateLimitedLog:
 
 
 class DeadLetterStore:
-    """Writes dead letters in batches and keeps only the newest ``keep``."""
+    """Writes dead letters in batches and keeps only the newest ``keep``, none older than
+    ``max_age_s`` [s] (``None``: no age limit).
+
+    A flood cannot fill the disk: at most ``keep`` rows of one batch are inserted (the newest),
+    and each write prunes by count and age. The exact counts are the metrics, not these rows.
+    """
 
     def __init__(self, sessions: sessionmaker[Any], *, keep: int = 10_000,
-                 payload_bytes: int = 1024) -> None:
+                 payload_bytes: int = 1024, max_age_s: float | None = 30 * 86_400) -> None:
         self._sessions = sessions
-        self._keep = keep
+        self._keep = max(0, keep)
         self._payload_bytes = payload_bytes
+        self._max_age = timedelta(seconds=max_age_s) if max_age_s is not None else None
 
     def write(self, pending: Sequence[PendingDeadLetter]) -> None:
-        """Insert a batch and prune beyond the bound."""
-        if not pending:
+        """Insert a batch and prune beyond the bounds."""
+        if not pending or self._keep == 0:
             return
+        pending = pending[-self._keep:]
         with self._sessions() as session, session.begin():
             session.add_all(
                 DeadLetter(
@@ -92,7 +100,7 @@ class DeadLetterStore:
                     detail=p.rejection.detail[:512],
                     topic=p.rejection.topic[:256],
                     device_id=(p.rejection.device_id or None) and p.rejection.device_id[:128],
-                    quantity=p.rejection.quantity,
+                    quantity=p.rejection.quantity and p.rejection.quantity[:64],
                     payload=p.payload[: self._payload_bytes],
                 )
                 for p in pending
@@ -101,3 +109,6 @@ class DeadLetterStore:
             newest = session.scalar(select(func.max(DeadLetter.id))) or 0
             if newest > self._keep:
                 session.execute(delete(DeadLetter).where(DeadLetter.id <= newest - self._keep))
+            if self._max_age is not None:
+                cutoff = pending[-1].received_at - self._max_age
+                session.execute(delete(DeadLetter).where(DeadLetter.received_at < cutoff))

@@ -23,6 +23,8 @@ class IngestMetrics:
     store_failures: int = 0
     messages_acked: int = 0
     spool_bytes: int = 0
+    spool_peak_bytes: int = 0
+    spool_batches: int = 0
     spool_full: bool = False
     last_batch_latency_ms: float = 0.0
     max_batch_latency_ms: float = 0.0
@@ -48,6 +50,8 @@ class IngestMetrics:
             "store_failures": self.store_failures,
             "messages_acked": self.messages_acked,
             "spool_bytes": self.spool_bytes,
+            "spool_peak_bytes": self.spool_peak_bytes,
+            "spool_batches": self.spool_batches,
             "spool_full": self.spool_full,
             "last_batch_latency_ms": round(self.last_batch_latency_ms, 3),
             "max_batch_latency_ms": round(self.max_batch_latency_ms, 3),
@@ -55,14 +59,14 @@ class IngestMetrics:
 
 
 def merge_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum the counters of several workers (latencies: max; spool_full: any)."""
+    """Sum the counters of several workers (latencies, spool peak: max; spool_full: any)."""
     total: dict[str, Any] = IngestMetrics().snapshot()
     rejected: Counter[str] = Counter()
     for snap in snapshots:
         for key, value in snap.items():
             if key == "rejected":
                 rejected.update(value)
-            elif key in ("last_batch_latency_ms", "max_batch_latency_ms"):
+            elif key in ("last_batch_latency_ms", "max_batch_latency_ms", "spool_peak_bytes"):
                 total[key] = max(total[key], value)
             elif key == "spool_full":
                 total[key] = total[key] or bool(value)

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -46,6 +47,9 @@ class MqttSourceConfig:
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 10_000
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
 
 Message = tuple[str, bytes, AckToken]
@@ -70,11 +74,22 @@ class MqttSource:
         )
         if config.username is not None:
             self._client.username_pw_set(config.username, config.password)
+        if config.tls_ca_file is not None:
+            self._client.tls_set(
+                ca_certs=str(config.tls_ca_file),
+                certfile=str(config.tls_cert_file) if config.tls_cert_file else None,
+                keyfile=str(config.tls_key_file) if config.tls_key_file else None,
+            )
         self._client.max_inflight_messages_set(1000)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+
+    @property
+    def connections(self) -> int:
+        """How many times the broker accepted our connection (reconnects included)."""
+        return self._generation
 
     def start(self) -> None:
         """Connect (asynchronously, retrying) and start the network thread."""

@@ -69,7 +69,7 @@ class IngestPipeline(Generic[Token]):
         self._oldest: float | None = None
         self._log = RateLimitedLog()
         self._on_durable = on_durable
-        self.metrics.spool_bytes = spool.size_bytes
+        self._observe_spool()
 
     @property
     def pending_readings(self) -> int:
@@ -151,6 +151,12 @@ class IngestPipeline(Generic[Token]):
         return tokens
 
     def _persist(self, readings: list[Reading]) -> bool:
+        """Write the batch to the store, or spool it; False (batch kept) when neither works.
+
+        A batch the store refuses as such is retried reading by reading (bad ones are
+        dead-lettered). If the store goes away meanwhile, only the readings not yet written
+        are spooled, and only they are kept for the next try, so nothing is counted twice.
+        """
         m = self.metrics
         if len(self._spool) == 0:
             try:
@@ -159,47 +165,67 @@ class IngestPipeline(Generic[Token]):
                 m.store_failures += 1
                 log.warning("store unavailable, spooling %d readings: %s", len(readings), exc)
             except StoreRejected as exc:
-                self._store_rejected(readings, exc)
-                return True
+                readings = self._write_one_by_one(readings, exc)
+                if not readings:
+                    self._spool_has_room()
+                    return True
             else:
                 m.batches_written += 1
                 m.readings_stored += len(readings)
-                m.spool_full = False
+                self._spool_has_room()
                 return True
         try:
             self._spool.append(readings)
         except SpoolFull as exc:
             if not m.spool_full:
-                log.error("spool full, holding messages unacknowledged: %s", exc)
+                log.error("ALERT spool_full: spool full, holding messages unacknowledged (the "
+                          "broker keeps them): %s", exc)
             m.spool_full = True
+            self._readings = readings
             return False
-        m.spool_full = False
+        self._spool_has_room()
         m.batches_spooled += 1
-        m.spool_bytes = self._spool.size_bytes
+        self._observe_spool()
         return True
 
-    def _store_rejected(self, readings: list[Reading], exc: StoreRejected) -> None:
-        """The store refuses this batch as such: retry reading by reading, dead-letter the bad."""
-        m = self.metrics
-        if len(readings) > 1:
-            for r in readings:
-                self._persist_one(r)
-            return
-        rej = Rejection(Reason.STORE_REJECTED, str(exc)[:400], "", readings[0].device_id,
-                        readings[0].quantity)
-        self._reject([rej], b"")
-        m.readings_accepted -= 1
+    def _spool_has_room(self) -> None:
+        if self.metrics.spool_full:
+            log.warning("spool has room again (%d bytes): acknowledging again",
+                        self._spool.size_bytes)
+        self.metrics.spool_full = False
 
-    def _persist_one(self, reading: Reading) -> None:
-        try:
-            self._store.write([reading])
-        except StoreRejected as exc:
-            self._store_rejected([reading], exc)
-        except StoreUnavailable:
-            self._spool.append([reading])
-            self.metrics.batches_spooled += 1
-        else:
-            self.metrics.readings_stored += 1
+    def _observe_spool(self) -> None:
+        m = self.metrics
+        m.spool_bytes = self._spool.size_bytes
+        m.spool_peak_bytes = max(m.spool_peak_bytes, m.spool_bytes)
+        m.spool_batches = len(self._spool)
+
+    def _write_one_by_one(self, readings: list[Reading], exc: StoreRejected) -> list[Reading]:
+        """After a refused batch: store each reading alone, dead-letter the refused ones.
+
+        Returns the readings not written because the store became unavailable meanwhile.
+        """
+        m = self.metrics
+        if len(readings) == 1:
+            self._dead_letter_refused(readings[0], exc)
+            return []
+        for i, r in enumerate(readings):
+            try:
+                self._store.write([r])
+            except StoreRejected as one_exc:
+                self._dead_letter_refused(r, one_exc)
+            except StoreUnavailable:
+                m.store_failures += 1
+                return readings[i:]
+            else:
+                m.readings_stored += 1
+        return []
+
+    def _dead_letter_refused(self, reading: Reading, exc: StoreRejected) -> None:
+        rej = Rejection(Reason.STORE_REJECTED, str(exc)[:400], "", reading.device_id,
+                        reading.quantity)
+        self._reject([rej], b"")
+        self.metrics.readings_accepted -= 1
 
     def _write_dead_letters(self) -> None:
         if not self._dead:
@@ -224,13 +250,16 @@ class IngestPipeline(Generic[Token]):
             except StoreUnavailable:
                 break
             except StoreRejected as exc:
-                self._store_rejected(readings, exc)
+                left = self._write_one_by_one(readings, exc)
+                if left:  # the store went away halfway: keep only the rest, in place
+                    self._spool.replace(path, left)
+                    break
             else:
                 m.readings_stored += len(readings)
             self._spool.remove(path)
             m.batches_replayed += 1
             moved += 1
-        m.spool_bytes = self._spool.size_bytes
+        self._observe_spool()
         if moved:
             log.info("replayed %d spooled batches (%d bytes left)", moved, m.spool_bytes)
         return moved

@@ -8,8 +8,10 @@ and the caller then stops acknowledging so the broker keeps the messages.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import orjson
 from storage.telemetry import Reading
 
 _SUFFIX = ".batch"
+log = logging.getLogger(__name__)
 
 
 class SpoolFull(Exception):
@@ -39,7 +42,11 @@ def _decode(data: bytes) -> list[Reading]:
 
 
 class Spool:
-    """Batches waiting for the store, oldest first."""
+    """Batches waiting for the store, oldest first.
+
+    One process owns a spool directory (ingest workers use one per client id), so the list of
+    batch files is kept in memory: ``len``, ``peek`` and ``append`` never list the directory.
+    """
 
     def __init__(self, directory: Path, *, max_bytes: int = 512 * 1024 * 1024) -> None:
         self._dir = directory
@@ -48,12 +55,10 @@ class Spool:
         self._lock = threading.Lock()
         for tmp in self._dir.glob("*.tmp"):  # never renamed: never acknowledged
             tmp.unlink()
-        files = self._files()
-        self._next = int(files[-1].stem) + 1 if files else 0
-        self._bytes = sum(f.stat().st_size for f in files)
-
-    def _files(self) -> list[Path]:
-        return sorted(self._dir.glob(f"*{_SUFFIX}"))
+        self._files: deque[Path] = deque(sorted(self._dir.glob(f"*{_SUFFIX}")))
+        self._next = int(self._files[-1].stem) + 1 if self._files else 0
+        self._bytes = sum(f.stat().st_size for f in self._files)
+        self._peak_bytes = self._bytes
 
     @property
     def size_bytes(self) -> int:
@@ -61,12 +66,17 @@ class Spool:
         return self._bytes
 
     @property
+    def peak_bytes(self) -> int:
+        """The largest ``size_bytes`` seen since this object was created."""
+        return self._peak_bytes
+
+    @property
     def max_bytes(self) -> int:
         """The size bound [bytes]."""
         return self._max_bytes
 
     def __len__(self) -> int:
-        return len(self._files())
+        return len(self._files)
 
     def append(self, readings: Sequence[Reading]) -> None:
         """Persist one batch durably; raises ``SpoolFull`` if it would pass the bound."""
@@ -75,30 +85,61 @@ class Spool:
             if self._bytes + len(data) > self._max_bytes:
                 raise SpoolFull(f"spool at {self._bytes} of {self._max_bytes} bytes")
             final = self._dir / f"{self._next:016d}{_SUFFIX}"
-            tmp = final.with_suffix(".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.rename(final)
-            dir_fd = os.open(self._dir, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _write_durably(final, data)
+            self._files.append(final)
             self._next += 1
             self._bytes += len(data)
+            self._peak_bytes = max(self._peak_bytes, self._bytes)
 
     def peek(self) -> tuple[Path, list[Reading]] | None:
-        """The oldest batch and its file, or ``None`` when empty."""
-        files = self._files()
-        if not files:
-            return None
-        return files[0], _decode(files[0].read_bytes())
+        """The oldest batch and its file, or ``None`` when empty.
+
+        A file that cannot be decoded (disk corruption) is renamed to ``*.corrupt`` and
+        skipped with an error in the log, so that one bad file cannot wedge replay.
+        """
+        while self._files:
+            path = self._files[0]
+            try:
+                return path, _decode(path.read_bytes())
+            except (OSError, ValueError, TypeError) as exc:
+                log.error("spool file %s is unreadable, moved aside: %s", path, exc)
+                with self._lock:
+                    self._forget(path)
+                    path.rename(path.with_suffix(".corrupt"))
+        return None
+
+    def replace(self, path: Path, readings: Sequence[Reading]) -> None:
+        """Durably replace a spooled batch by what is left of it (same place in the order)."""
+        data = _encode(readings)
+        with self._lock:
+            old = path.stat().st_size
+            _write_durably(path, data)
+            self._bytes += len(data) - old
 
     def remove(self, path: Path) -> None:
         """Forget a batch once the store has it."""
         with self._lock:
-            size = path.stat().st_size
+            self._forget(path)
             path.unlink()
-            self._bytes -= size
+
+    def _forget(self, path: Path) -> None:
+        self._bytes -= path.stat().st_size
+        if self._files and self._files[0] == path:
+            self._files.popleft()
+        else:
+            self._files.remove(path)
+
+
+def _write_durably(final: Path, data: bytes) -> None:
+    """Write to a temp name, fsync, rename over ``final``, fsync the folder."""
+    tmp = final.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.rename(final)
+    dir_fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

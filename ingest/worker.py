@@ -45,6 +45,11 @@ class IngestWorker:
         return self._source.connected.is_set()
 
     @property
+    def connections(self) -> int:
+        """Accepted MQTT connections so far (more than one after a reconnect)."""
+        return self._source.connections
+
+    @property
     def metrics(self) -> dict[str, Any]:
         """Current counters."""
         return self._pipeline.metrics.snapshot()

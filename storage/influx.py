@@ -93,14 +93,19 @@ def escape_key(key: str) -> str:
     return key.translate(_KEY_ESCAPES)
 
 
+_IDENT_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", '"': '\\"'})
+_LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "'": "\\'"})
+
+
 def quote_ident(name: str) -> str:
-    """Quote an InfluxQL identifier: ``"name"`` with backslash and ``"`` escaped."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Quote an InfluxQL identifier: ``"name"`` with backslash, ``"`` and newline escaped."""
+    return '"' + name.translate(_IDENT_ESCAPES) + '"'
 
 
 def quote_literal(value: str) -> str:
-    """Quote an InfluxQL string literal: ``'value'`` with backslash and ``'`` escaped."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """Quote an InfluxQL string literal: ``'value'`` with backslash, ``'`` and newline escaped
+    (a raw newline inside a literal is a parse error in InfluxQL)."""
+    return "'" + value.translate(_LITERAL_ESCAPES) + "'"
 
 
 # --- line protocol ---------------------------------------------------------------------------

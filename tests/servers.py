@@ -8,7 +8,10 @@ keeps its ports across ``restart()``. A new server type subclasses ``_Server`` a
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -254,6 +257,9 @@ class VictoriaMetricsServer(_HttpServer):
 class MosquittoServer(_Server):
     """Mosquitto 2 on 127.0.0.1 with persistence in the workdir (sessions survive restarts).
 
+    Anonymous by default; with ``password_file`` (and ``acl_file``) anonymous clients are
+    refused and ``reload()`` makes Mosquitto re-read both files.
+
     ``max_inflight_messages`` is raised because ingest acknowledges QoS 1 messages only after
     a batch is durable; with Mosquitto's default of 20, an MQTT 3.1.1 subscriber would stall.
     """
@@ -261,18 +267,35 @@ class MosquittoServer(_Server):
     name = "mosquitto"
     executable = "/usr/sbin/mosquitto"
 
-    def __init__(self, workdir: Path | None = None, *, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        extra_config: str = "",
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+    ) -> None:
         super().__init__(workdir)
         self.port = free_port()
         self.config_path = self.workdir / "mosquitto.conf"
         self.extra_config = extra_config
+        self.password_file = password_file
+        self.acl_file = acl_file
 
     def _prepare(self) -> None:
         (self.workdir / "data").mkdir(exist_ok=True)
+        # Started as root, Mosquitto drops to the "mosquitto" user, which cannot write the
+        # persistence file into our 0700 temporary directory (sessions would silently not
+        # survive a restart) nor read a password file there: keep the current user.
+        user = f"user {pwd.getpwuid(os.geteuid()).pw_name}\n" if os.geteuid() == 0 else ""
+        auth = "allow_anonymous true\n"
+        if self.password_file is not None:
+            auth = f"allow_anonymous false\npassword_file {self.password_file}\n"
+        if self.acl_file is not None:
+            auth += f"acl_file {self.acl_file}\n"
         self.config_path.write_text(
             f"""listener {self.port} 127.0.0.1
-allow_anonymous true
-persistence true
+{user}{auth}persistence true
 persistence_location {self.workdir / "data"}/
 autosave_interval 1
 max_inflight_messages 10000
@@ -286,6 +309,17 @@ log_type warning
 
     def _command(self) -> list[str]:
         return [self.executable, "-c", str(self.config_path)]
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads its password and ACL files (and drops clients they refuse)."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise ServerError("mosquitto is not running")
+        self._proc.send_signal(signal.SIGHUP)
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
 
     def _is_ready(self) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

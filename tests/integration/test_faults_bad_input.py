@@ -1,0 +1,156 @@
+"""Bad input that reaches real servers: InfluxQL injection through the API, and a flood of
+messages from unknown devices that must not fill the disk while the counts stay exact."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from devices.contract import record, telemetry_topic
+from devices.directory import DeviceDirectory
+from farmtel.runtime import build_api, build_ingest
+from ingest.deadletters import DeadLetter, DeadLetterStore, PendingDeadLetter
+from ingest.pipeline import now_ms
+from ingest.rejections import Reason, Rejection
+from storage.factory import open_store
+from storage.influx import latest_statement, quote_literal, range_statement
+from storage.telemetry import RangeQuery, Reading
+from tests.helpers import ADMIN_TOKEN, publish_all, publisher, settings_for, small_registry, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+INJECTIONS = [
+    "sm-1' OR '1'='1",
+    'sm-1" OR ""="',
+    "sm-1'; DROP DATABASE \"{db}\"; --",
+    "sm-1\\' OR 1=1 --",
+    "sm-1' ) OR time > 0 --",
+    "/.*/",
+    "sm-1\nDROP DATABASE {db}",
+]
+
+
+def test_influxql_injection_through_the_api_fails(tmp_path, influx_server, influx_database):
+    db = influx_database
+    settings = settings_for(tmp_path, store_url=f"influxdb://127.0.0.1:{influx_server.port}/{db}")
+    meta = small_registry(settings, {"sm-1": "soil_moisture", "sm-2": "soil_moisture"})
+    store = open_store(settings.resolved_store_url)
+    t0 = now_ms() - 3_600_000
+    store.write([Reading(d, "vwc_pct", 20.0, t0 + i, i, 0, "soil_moisture", "field-1",
+                         "farm-a", "shuocheng") for d in ("sm-1", "sm-2") for i in range(3)])
+    api = TestClient(build_api(meta, store))
+    window = {"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}
+    try:
+        for raw in INJECTIONS:
+            evil = raw.format(db=db)
+            attempts = [
+                {"device_id": evil, "quantity": "vwc_pct"},
+                {"site_id": evil, "quantity": "vwc_pct"},
+                {"device_id": "sm-1", "quantity": f'vwc_pct" FROM /.*/ --{evil}'},
+                {"device_id": "sm-1", "quantity": "vwc_pct", "every": f"1h{evil}"},
+                {"device_id": "sm-1", "quantity": "vwc_pct", "every": "1h",
+                 "agg": f"mean) {evil}"},
+            ]
+            for params in attempts:
+                r = api.get("/api/v1/telemetry", headers=ADMIN, params={**params, **window})
+                assert 400 <= r.status_code < 500, (params, r.status_code, r.text)
+            r = api.get(f"/api/v1/devices/{quote(evil, safe='')}/latest", headers=ADMIN)
+            assert r.status_code in (404, 405, 422), (evil, r.status_code)
+            # below the API: the store refuses to build InfluxQL from such identifiers
+            with pytest.raises(ValueError):
+                range_statement(RangeQuery(quantity="vwc_pct", start_ms=0, end_ms=1,
+                                           device_id=evil))
+            with pytest.raises(ValueError):
+                latest_statement("vwc_pct", [evil])
+            with pytest.raises(ValueError):
+                store.latest([evil])
+            # and the escaping holds at the server too: the literal matches nothing
+            answer = influx_server.query(
+                f'SELECT * FROM "telemetry" WHERE "device_id" = {quote_literal(evil)}', db)
+            assert "series" not in answer["results"][0], answer  # type: ignore[index]
+        # nothing was dropped, nothing leaked: sm-1 still has exactly its own three points
+        assert db in str(influx_server.query("SHOW DATABASES"))
+        r = api.get("/api/v1/telemetry", headers=ADMIN,
+                    params={"device_id": "sm-1", "quantity": "vwc_pct", **window})
+        assert r.status_code == 200
+        assert [(p["device_id"], p["value"]) for p in r.json()["points"]] == [("sm-1", 20.0)] * 3
+    finally:
+        store.close()
+
+
+def test_a_flood_from_unknown_devices_is_counted_exactly_but_kept_bounded(
+        tmp_path, mosquitto_server, caplog):
+    caplog.set_level("WARNING", logger="ingest.deadletters")
+    settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
+                            mqtt_client_id=f"flood-{tmp_path.name}", dead_letter_keep=200,
+                            dead_letter_payload_bytes=64)
+    meta = small_registry(settings, {"sm-1": "soil_moisture"})
+    store = open_store(settings.resolved_store_url)
+    directory = DeviceDirectory(meta.sessions)
+    directory.reload()
+    worker = build_ingest(settings, meta, store, directory)
+    worker.start()
+    pub = publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
+    try:
+        wait_for(lambda: worker.connected, 10, "ingest connected")
+        t = now_ms() - 1000
+        flood = [(telemetry_topic("farm-x", f"intruder-{i}"),
+                  orjson.dumps(record(t, i, {"vwc_pct": 1.0})) + b" " * 500)
+                 for i in range(3000)]
+        flood += [(telemetry_topic("farm-a", "sm-1"), b"\xff\xfe not json") for _ in range(500)]
+        good = (telemetry_topic("farm-a", "sm-1"), orjson.dumps(record(t, 1, {"vwc_pct": 21.0})))
+        started = time.monotonic()
+        publish_all(pub, [*flood, good])
+        wait_for(lambda: worker.metrics["messages_acked"] == len(flood) + 1, 40, "all acked")
+        elapsed = time.monotonic() - started
+        m = worker.metrics
+        assert m["rejected"] == {"unknown_device": 3000, "malformed_json": 500}
+        assert m["readings_stored"] == 1
+        with meta.sessions() as s:
+            rows = s.scalar(select(func.count()).select_from(DeadLetter))
+            longest = s.scalar(select(func.max(func.length(DeadLetter.payload))))
+        assert rows == 200 and longest <= 64
+        api = TestClient(build_api(meta, store, worker=worker))
+        dead = api.get("/api/v1/dead-letters", headers=ADMIN, params={"limit": 1000}).json()
+        assert dead["counts_by_reason"] == {"unknown_device": 3000, "malformed_json": 500}
+        assert len(dead["items"]) == 200
+        logged = [r for r in caplog.records if r.getMessage().startswith("dead letter ")]
+        windows = math.ceil(elapsed) + 2
+        assert len(logged) <= 2 * 5 * windows  # 5 a second per reason, the rest summarised
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        worker.stop()
+        store.close()
+
+
+def test_dead_letters_are_pruned_by_age_and_count(tmp_path):
+    from storage.metadata import create_schema, make_engine, make_session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    create_schema(engine)
+    sessions = make_session_factory(engine)
+    dl = DeadLetterStore(sessions, keep=10, max_age_s=3600)
+    now = datetime.now(UTC)
+
+    def pending(n: int, at: datetime) -> list[PendingDeadLetter]:
+        return [PendingDeadLetter(Rejection(Reason.UNKNOWN_DEVICE, f"#{i}", "t"), b"x", at)
+                for i in range(n)]
+
+    dl.write(pending(3, now - timedelta(hours=2)))
+    dl.write(pending(4, now))
+    with sessions() as s:
+        assert [d.detail for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))] == \
+            ["#0", "#1", "#2", "#3"]  # the two-hour-old ones are gone
+    dl.write(pending(50, now))  # a burst larger than the bound: only the newest 10 kept
+    with sessions() as s:
+        details = [d.detail for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))]
+    assert details == [f"#{i}" for i in range(40, 50)]
