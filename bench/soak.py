@@ -30,11 +30,8 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
-import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import IngestProcess, ingest_env, percentile, rss_kib  # noqa: E402
 
 from devices.catalogue import DEVICE_TYPES, QUANTITIES  # noqa: E402
 from devices.contract import gateway_topic, record, telemetry_topic  # noqa: E402
@@ -228,13 +227,6 @@ class LatencyProbe(threading.Thread):
         self.store.close()
 
 
-def rss_kib(pid: int, key: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 def verify(store_url: str, pop: Population) -> tuple[int, int, int]:
     """(readings expected, lost, duplicates) comparing exact timestamp lists per series."""
     store = open_store(store_url)
@@ -258,13 +250,6 @@ def verify(store_url: str, pop: Population) -> tuple[int, int, int]:
     return expected, lost, dup
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=30.0)
@@ -273,6 +258,8 @@ def main() -> int:
                     help="store outage length (default: 10%% of the run, 10..60 s)")
     ap.add_argument("--store", choices=("influxdb", "sqlite"), default="influxdb")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ingest-setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a further setting of the ingest process, e.g. dedupe_capacity=50000")
     args = ap.parse_args()
     run_s = args.minutes * 60
     outage_s = args.outage_s or min(60.0, max(10.0, 0.1 * run_s))
@@ -288,7 +275,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="farmtel-soak-"))
     influx = InfluxServer() if args.store == "influxdb" else None
     mosq = MosquittoServer()
-    ingest: subprocess.Popen[bytes] | None = None
+    ingest: IngestProcess | None = None
     publisher: Publisher | None = None
     probe: LatencyProbe | None = None
     pub: ReliablePublisher | None = None
@@ -304,19 +291,11 @@ def main() -> int:
         pop = Population(args.factor)
         pop.build()
         pop.register(meta.sessions)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
-        env |= {"FARMTEL_DATA_DIR": str(tmp / "data"), "FARMTEL_ADMIN_TOKEN": "ft_soak",
-                "FARMTEL_STORE_URL": store_url, "FARMTEL_MQTT_HOST": "127.0.0.1",
-                "FARMTEL_MQTT_PORT": str(mosq.port), "FARMTEL_MQTT_PROTOCOL": "5",
-                "FARMTEL_MQTT_CLIENT_ID": "soak-ingest"}
-        log = (tmp / "ingest.log").open("wb")
-        ingest = subprocess.Popen([sys.executable, "-m", "farmtel.cli", "ingest"], env=env,
-                                  cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while b"MQTT connected" not in (tmp / "ingest.log").read_bytes():
-            if time.monotonic() > deadline or ingest.poll() is not None:
-                raise RuntimeError("ingest did not connect:\n" + (tmp / "ingest.log").read_text())
-            time.sleep(0.1)
+        env = ingest_env(data_dir=tmp / "data", store_url=store_url, mqtt_port=mosq.port,
+                         client_id="soak-ingest", admin_token="ft_soak", mqtt_protocol="5",
+                         **dict(kv.split("=", 1) for kv in args.ingest_setting))
+        ingest = IngestProcess(env, tmp, tmp / "ingest.log")
+        ingest.start(timeout_s=30)
         rss_start = rss_kib(ingest.pid)
 
         pub = ReliablePublisher("127.0.0.1", mosq.port, client_id="soak-fleet",
@@ -411,12 +390,8 @@ def main() -> int:
             probe.stop_event.set()
         if pub is not None:
             pub.close(flush_timeout=None)
-        if ingest is not None and ingest.poll() is None:
-            ingest.send_signal(signal.SIGTERM)
-            try:
-                ingest.wait(30)
-            except subprocess.TimeoutExpired:
-                ingest.kill()
+        if ingest is not None:
+            ingest.stop(timeout_s=30)
         mosq.cleanup()
         if influx is not None:
             influx.cleanup()

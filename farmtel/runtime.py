@@ -111,12 +111,12 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
     def housekeeping() -> None:
         directory.refresh_if_stale()
         now = time.monotonic()
-        if now - last_saved[0] >= 1.0:
+        if now - last_saved[0] >= settings.stats_interval_s:
             save_stats(meta.sessions, worker_id, pipeline.metrics.snapshot())
             last_saved[0] = now
 
     return IngestWorker(source, inbox, pipeline, housekeeping=housekeeping,
-                        housekeeping_interval_s=0.25)
+                        housekeeping_interval_s=min(0.25, settings.stats_interval_s))
 
 
 def build_api(meta: Metadata, store: TelemetryStore, *,

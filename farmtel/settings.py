@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_payload_bytes: int = 256 * 1024
     batch_max_readings: int = 5000
     flush_interval_ms: int = 200
+    stats_interval_s: float = Field(
+        default=1.0, gt=0,
+        description="How often each ingest worker saves its counters to the metadata DB [s].",
+    )
     max_clock_skew_future_s: int = 300
     max_age_days: int = 365
     dead_letter_keep: int = 10_000

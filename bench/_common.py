@@ -1,0 +1,145 @@
+"""Helpers shared by the benchmarks (``soak.py``, ``ingest.py``).
+
+* ``/proc`` probes of a child process: resident memory, CPU seconds;
+* ``percentile``;
+* ``IngestProcess``: one ``farmtel ingest`` worker run as a real subprocess with ``FARMTEL_*``
+  environment variables, started until it is connected to the broker and stopped with SIGTERM
+  (killed if it lingers), its output in a log file.
+
+Import it after putting the repository root first on ``sys.path`` (``bench/ingest.py`` would
+otherwise shadow the ``ingest`` package).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_CONNECTED = b"MQTT connected"
+
+
+def rss_kib(pid: int, key: str = "VmRSS") -> int:
+    """A memory figure of ``/proc/<pid>/status`` [KiB]: ``VmRSS`` now, ``VmHWM`` its peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (all its threads) [s]."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ", fields 3.. of proc(5)
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime [clock ticks]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile (nearest rank), NaN for no values."""
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def ingest_env(*, data_dir: Path, store_url: str, mqtt_port: int, client_id: str,
+               admin_token: str = "ft_bench", **settings: str) -> dict[str, str]:
+    """This process's environment without its ``FARMTEL_*`` variables, plus the given ones.
+
+    ``settings`` are further settings by field name (``mqtt_shared_group="g"`` becomes
+    ``FARMTEL_MQTT_SHARED_GROUP=g``).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
+    env |= {"FARMTEL_DATA_DIR": str(data_dir), "FARMTEL_ADMIN_TOKEN": admin_token,
+            "FARMTEL_STORE_URL": store_url, "FARMTEL_MQTT_HOST": "127.0.0.1",
+            "FARMTEL_MQTT_PORT": str(mqtt_port), "FARMTEL_MQTT_CLIENT_ID": client_id}
+    env |= {f"FARMTEL_{name.upper()}": value for name, value in settings.items()}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+class IngestProcess:
+    """``python -m farmtel.cli ingest`` in ``workdir`` with ``env``; output to ``log_path``."""
+
+    def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
+        self.env = dict(env)
+        self.workdir = workdir
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    @property
+    def pid(self) -> int:
+        """The running worker's process id."""
+        if self.proc is None:
+            raise RuntimeError("ingest is not running")
+        return self.proc.pid
+
+    def start(self, timeout_s: float = 60.0) -> float:
+        """Start the worker and wait until it is connected (and has sent its subscriptions).
+
+        Returns the wall-clock time [epoch s] of its "MQTT connected" log line. Appends to the
+        log, so a restarted worker keeps the earlier output.
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("ingest is already running")
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", "ingest"],
+                                         env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            line = self._connected_line()
+            if line is not None:
+                return _log_time(line)
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"ingest did not connect:\n{self.log_tail()}")
+            time.sleep(0.02)
+
+    def _connected_line(self) -> bytes | None:
+        with self.log_path.open("rb") as fh:
+            fh.seek(self._log_offset)
+            for line in fh:
+                if _CONNECTED in line:
+                    return line
+        return None
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM (the worker flushes and acknowledges, then exits); kill after ``timeout_s``.
+
+        Returns the exit status (``None`` if it was not running).
+        """
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout_s)
+        return proc.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the worker's output."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _log_time(line: bytes) -> float:
+    """Epoch seconds of a line logged with farmtel's format (``%(asctime)s``, local time)."""
+    stamp = line[:23].decode()  # "2026-05-09 07:35:25,123"
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
