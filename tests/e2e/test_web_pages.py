@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from playwright import sync_api
 from sqlalchemy import select
 
 from analytics.alerts.store import Alert
@@ -29,10 +30,7 @@ from devices.registry import Device, Site
 from farmtel.runtime import build_api
 from tests.unit.web.stack import WebStack, build_stack
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (make servers)", allow_module_level=True)
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium, installed by `make servers`
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
@@ -92,6 +90,8 @@ def server(stack: WebStack) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def browser(server: LiveServer) -> Iterator[Any]:
     """Chromium, closed before the server stops (so no live stream is left open)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make servers` installs Debian's chromium")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                       headless=True, timeout=30_000)

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -18,68 +11,16 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.contract import telemetry_topic
 from simulators.publisher import ReliablePublisher, encode_record
+from tests.servers import MosquittoServer
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 N_MESSAGES = 20_000
 WINDOW = 500
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _mosquitto() -> Iterator[int]:
-    """A throw-away Mosquitto on a free loopback port; yields the port, always killed."""
-    with tempfile.TemporaryDirectory(prefix="farmtel-sim-mosq-") as tmp:
-        port = _free_port()
-        conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(
-            f"listener {port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            # the subscriber may briefly lag 20k messages: do not let the broker drop
-            # queued QoS 1 messages for it (default limit: 1000)
-            "max_queued_messages 0\n"
-        )
-        os.chmod(tmp, 0o755)
-        log = (Path(tmp) / "mosquitto.log").open("wb")
-        proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 10.0
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"mosquitto exited: {(Path(tmp) / 'mosquitto.log').read_text()}"
-                    )
-                with (
-                    contextlib.suppress(OSError),
-                    socket.create_connection(("127.0.0.1", port), 0.2),
-                ):
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not accept connections within 10 s")
-                time.sleep(0.05)
-            yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            log.close()
-
-
 @pytest.fixture
-def mosquitto_port() -> Iterator[int]:
-    if not os.access(MOSQUITTO, os.X_OK):
-        pytest.skip(f"{MOSQUITTO} not installed")
-    with _mosquitto() as port:
-        yield port
+def mosquitto_port(mosquitto_server: MosquittoServer) -> int:
+    """The shared test Mosquitto (tests/servers.py; queues up to 1M messages per client)."""
+    return mosquitto_server.port
 
 
 class _Subscriber:
