@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import starmap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -64,15 +65,15 @@ CREATE TABLE IF NOT EXISTS latest (
 ) WITHOUT ROWID;
 """
 
-_COLUMNS = "device_id, quantity, ts_ms, value, seq, quality, site_id, farm_id, county, device_type"
+# Both statements take ``Reading`` tuples as they are (columns in the named tuple's order).
 _INSERT = """
 INSERT OR IGNORE INTO readings
-    (device_id, quantity, ts_ms, value, seq, quality, site_id, farm_id, county, device_type)
+    (device_id, quantity, value, ts_ms, seq, quality, device_type, site_id, farm_id, county)
 VALUES (?,?,?,?,?,?,?,?,?,?)
 """
 _UPSERT_LATEST = """
 INSERT INTO latest
-    (device_id, quantity, ts_ms, value, seq, quality, site_id, farm_id, county, device_type)
+    (device_id, quantity, value, ts_ms, seq, quality, device_type, site_id, farm_id, county)
 VALUES (?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (device_id, quantity) DO UPDATE SET
     ts_ms = excluded.ts_ms, value = excluded.value, seq = excluded.seq,
@@ -89,8 +90,11 @@ _SQL_AGG = {
     Aggregation.COUNT: "COUNT(value)",
 }
 _IDS_PER_STATEMENT = 500  # below SQLite's bound-parameter limit
+# The columns of ``latest`` in ``Reading``'s field order: rows become readings positionally.
+_READING_COLUMNS = (
+    "device_id, quantity, value, ts_ms, seq, quality, device_type, site_id, farm_id, county"
+)
 
-Row = tuple[str, str, int, float, int, int, str, str, str, str]
 
 
 class SqliteTelemetryStore:
@@ -163,7 +167,7 @@ class SqliteTelemetryStore:
         """Store a batch in one transaction; replayed keys are ignored (first write wins)."""
         if not readings:
             return
-        rows = self._rows(readings)
+        rows = self._validated(readings)
         newest = _newest_per_key(rows)
         with _mapped_errors(), self._write_lock:
             conn = self._conn()
@@ -177,24 +181,27 @@ class SqliteTelemetryStore:
                     conn.execute("ROLLBACK")
                 raise
 
-    def _rows(self, readings: Sequence[Reading]) -> list[Row]:
-        """Validated rows; ``StoreRejected`` for a bad quantity name or a non-finite value."""
-        known = self._quantities
-        rows: list[Row] = []
-        for r in readings:
-            if r.quantity not in known:
-                self._check_new_quantity(r.quantity)
-            try:
-                value = float(r.value)
-            except (TypeError, ValueError) as exc:
-                raise StoreRejected(f"non-numeric value {r.value!r} for {r.device_id}") from exc
-            if value - value != 0.0:  # NaN or ±inf
-                raise StoreRejected(f"non-finite value {value!r} for {r.device_id}/{r.quantity}")
-            rows.append((
-                r.device_id, r.quantity, r.ts_ms, value, r.seq, r.quality,
-                r.site_id, r.farm_id, r.county, r.device_type,
-            ))  # fmt: skip
+    def _validated(self, readings: Sequence[Reading]) -> list[Reading]:
+        """The batch, with values as finite floats; ``StoreRejected`` for a bad quantity name
+        or a non-finite or non-numeric value. Decoded batches pass through uncopied."""
+        rows = list(readings)
+        for quantity in {r.quantity for r in rows} - self._quantities:
+            self._check_new_quantity(quantity)
+        for r in rows:
+            v = r.value
+            if type(v) is not float or v - v != 0.0:  # not a float, NaN or ±inf
+                return [self._coerced(r) for r in rows]
         return rows
+
+    @staticmethod
+    def _coerced(r: Reading) -> Reading:
+        try:
+            value = float(r.value)
+        except (TypeError, ValueError) as exc:
+            raise StoreRejected(f"non-numeric value {r.value!r} for {r.device_id}") from exc
+        if value - value != 0.0:  # NaN or ±inf
+            raise StoreRejected(f"non-finite value {value!r} for {r.device_id}/{r.quantity}")
+        return r if type(r.value) is float else r._replace(value=value)
 
     def _check_new_quantity(self, quantity: str) -> None:
         try:
@@ -216,21 +223,20 @@ class SqliteTelemetryStore:
             where, params = "quantity = ?", [check_quantity(quantity)]
         if device_ids is None:
             return self._latest_where(where, params)
-        ids = [check_id(d) for d in device_ids]
+        ids = sorted({check_id(d) for d in device_ids})  # chunks in order: no sort afterwards
         out: list[Reading] = []
         for i in range(0, len(ids), _IDS_PER_STATEMENT):
             chunk = ids[i : i + _IDS_PER_STATEMENT]
             marks = ",".join("?" * len(chunk))
             out += self._latest_where(f"{where} AND device_id IN ({marks})", [*params, *chunk])
-        out.sort(key=lambda r: (r.device_id, r.quantity))
         return out
 
     def _latest_where(self, where: str, params: Sequence[Any]) -> list[Reading]:
-        """Rows of ``latest`` matching ``where`` (placeholders only; the values are bound)."""
-        sql = f"SELECT {_COLUMNS} FROM latest WHERE {where} ORDER BY device_id, quantity"  # noqa: S608
+        """Rows of ``latest`` matching ``where`` (placeholders only; the values are bound),
+        ordered by device then quantity."""
+        sql = f"SELECT {_READING_COLUMNS} FROM latest WHERE {where} ORDER BY device_id, quantity"  # noqa: S608
         with _mapped_errors():
-            rows = self._conn().execute(sql, params).fetchall()
-        return [_reading(row) for row in rows]
+            return list(starmap(Reading, self._conn().execute(sql, params)))
 
     def query(self, q: RangeQuery) -> list[SeriesPoint]:
         """Raw or window-aggregated points in ``[start_ms, end_ms)``, oldest first.
@@ -271,24 +277,65 @@ class SqliteTelemetryStore:
             )
         return int(n)
 
+    # -- bulk reads (indicator counts and counters; see TelemetryStore) --
 
-def _newest_per_key(rows: list[Row]) -> list[Row]:
-    """The first row with the largest ``ts_ms`` per (device, quantity) of one batch."""
-    newest: dict[tuple[str, str], Row] = {}
-    for row in rows:
-        key = (row[0], row[1])
+    def window_counts(
+        self, quantity: str, start_ms: int, end_ms: int, *, every_s: int,
+        device_ids: Sequence[str] | None = None,
+    ) -> list[tuple[str, int, int]]:
+        """Readings per device and epoch-aligned window of ``every_s`` [s] in ``[start_ms,
+        end_ms)``, ordered by device then window. With ``device_ids`` each chunk of ids is read
+        from the primary key; without, the whole table is scanned (fine for small stores)."""
+        if every_s <= 0:
+            raise ValueError("every_s must be positive")
+        w = int(every_s) * 1000
+        window = f"ts_ms - ((ts_ms % {w}) + {w}) % {w}"  # floor to the window start
+        rows = self._bulk(f"device_id, {window} AS win, COUNT(*)", "GROUP BY device_id, win "
+                          "ORDER BY device_id, win", quantity, start_ms, end_ms, device_ids)
+        return [(d, int(win), int(n)) for d, win, n in rows]
+
+    def raw_series(
+        self, quantity: str, start_ms: int, end_ms: int, *,
+        device_ids: Sequence[str] | None = None,
+    ) -> list[tuple[str, int, float]]:
+        """Every reading in ``[start_ms, end_ms)`` as (device, ts_ms, value), ordered by device
+        then time (from the primary key per chunk of ``device_ids``, else a table scan)."""
+        rows = self._bulk("device_id, ts_ms, value", "ORDER BY device_id, ts_ms", quantity,
+                          start_ms, end_ms, device_ids)
+        return [(d, int(ts), float(v)) for d, ts, v in rows]
+
+    def _bulk(self, select: str, tail: str, quantity: str, start_ms: int, end_ms: int,
+              device_ids: Sequence[str] | None) -> list[tuple[Any, ...]]:
+        """``SELECT select FROM readings WHERE <ids> AND quantity AND range tail``, per chunk of
+        sorted ids (constant fragments only are formatted into the SQL; values are bound)."""
+        check_quantity(quantity)
+        if end_ms <= start_ms:
+            return []
+        bounds = "quantity = ? AND ts_ms >= ? AND ts_ms < ?"
+        params: list[Any] = [quantity, int(start_ms), int(end_ms)]
+        chunks: list[list[str]] = [[]]
+        if device_ids is not None:
+            ids = sorted({check_id(d) for d in device_ids})
+            chunks = [ids[i : i + _IDS_PER_STATEMENT] for i in range(0, len(ids), _IDS_PER_STATEMENT)]
+        out: list[tuple[Any, ...]] = []
+        with _mapped_errors():
+            conn = self._conn()
+            for chunk in chunks:
+                where = f"device_id IN ({','.join('?' * len(chunk))}) AND " if chunk else ""
+                sql = f"SELECT {select} FROM readings WHERE {where}{bounds} {tail}"  # noqa: S608
+                out += conn.execute(sql, [*chunk, *params]).fetchall()
+        return out
+
+
+def _newest_per_key(rows: list[Reading]) -> list[Reading]:
+    """The first reading with the largest ``ts_ms`` per (device, quantity) of one batch."""
+    newest: dict[tuple[str, str], Reading] = {}
+    for r in rows:
+        key = (r.device_id, r.quantity)
         cur = newest.get(key)
-        if cur is None or row[2] > cur[2]:
-            newest[key] = row
+        if cur is None or r.ts_ms > cur.ts_ms:
+            newest[key] = r
     return list(newest.values())
-
-
-def _reading(row: Row) -> Reading:
-    d, q, ts, value, seq, quality, site, farm, county, dtype = row
-    return Reading(
-        device_id=d, quantity=q, value=value, ts_ms=ts, seq=seq, quality=quality,
-        device_type=dtype, site_id=site, farm_id=farm, county=county,
-    )  # fmt: skip
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class Quality(IntFlag):
@@ -20,12 +20,13 @@ class Quality(IntFlag):
     LATE = 2  # arrived long after its timestamp (backlog flush); value is fine
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One value of one quantity from one device at one instant.
 
     ``ts_ms`` is UTC epoch milliseconds from the device; ``value`` is in the catalogue's
-    canonical unit; the site/farm/county tags come from the registry at ingest.
+    canonical unit; the site/farm/county tags come from the registry at ingest. A named
+    tuple, immutable like a frozen dataclass but about three times cheaper to create: ingest
+    makes one per reading (tens of thousands a second).
     """
 
     device_id: str
@@ -120,6 +121,23 @@ class TelemetryStore(Protocol):
 
     def count_devices_since(self, since_ms: int) -> int:
         """How many distinct devices have a reading at or after ``since_ms``."""
+        ...
+
+    def window_counts(
+        self, quantity: str, start_ms: int, end_ms: int, *, every_s: int,
+        device_ids: Sequence[str] | None = None,
+    ) -> list[tuple[str, int, int]]:
+        """Readings of ``quantity`` per device and epoch-aligned window of ``every_s`` [s] in
+        ``[start_ms, end_ms)``: ``(device_id, window start [UTC ms], count)``, ordered by device
+        then window, windows without readings left out. Every device, or only ``device_ids``."""
+        ...
+
+    def raw_series(
+        self, quantity: str, start_ms: int, end_ms: int, *,
+        device_ids: Sequence[str] | None = None,
+    ) -> list[tuple[str, int, float]]:
+        """Every reading of ``quantity`` in ``[start_ms, end_ms)`` as ``(device_id, ts_ms,
+        value)``, ordered by device then time. Every device, or only ``device_ids``."""
         ...
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,7 @@ def test_a_key_repeated_within_a_batch_is_stored_once_first_value_kept(
     store: TelemetryStore,
 ) -> None:
     first = reading("sm-1", "vwc_pct", 1.0, T0, seq=1)
-    store.write([first, reading("sm-1", "soil_temp_c", 9.0, T0, seq=1), replace(first, value=2.0)])
+    store.write([first, reading("sm-1", "soil_temp_c", 9.0, T0, seq=1), first._replace(value=2.0)])
     assert raw(store, "sm-1", "vwc_pct", T0, T0 + 1) == [SeriesPoint("sm-1", "vwc_pct", T0, 1.0)]
     assert store.latest(quantity="vwc_pct") == [first]
 
@@ -306,6 +306,84 @@ def test_count_devices_since(store: TelemetryStore) -> None:
     assert store.count_devices_since(T0 + 1) == 2
     assert store.count_devices_since(T0 - 10 * MIN) == 4
     assert store.count_devices_since(T0 + 10**9 + 1) == 0
+
+
+# --- bulk reads: window_counts and raw_series (indicator counts and counters) -----------------
+
+HOUR = 3_600_000
+H0 = (T0 // HOUR + 1) * HOUR  # a whole hour after T0
+
+
+def _bulk_fixture(store: TelemetryStore) -> None:
+    store.write(
+        [
+            reading("sm-1", "vwc_pct", 1.0, H0),  # at a window start: in that window
+            reading("sm-1", "vwc_pct", 2.0, H0 + 15 * MIN),
+            reading("sm-1", "battery_v", 3.6, H0 + 15 * MIN),  # another quantity: never counted
+            reading("sm-1", "vwc_pct", 3.0, H0 + HOUR - 1),  # last ms of the first hour
+            reading("sm-1", "vwc_pct", 4.0, H0 + 2 * HOUR),  # hour 1 empty: no row for it
+            reading("sm-2", "vwc_pct", 5.0, H0 - 1),  # just before the range
+            reading("sm-2", "vwc_pct", 6.0, H0 + HOUR + 30 * MIN, site="field-2"),
+            reading(TRICKY, "vwc_pct", 7.0, H0 + 3 * HOUR),  # at the range end: left out
+        ]
+    )
+
+
+def test_window_counts_per_device_and_epoch_aligned_window(store: TelemetryStore) -> None:
+    _bulk_fixture(store)
+    counts = store.window_counts("vwc_pct", H0, H0 + 3 * HOUR, every_s=3600)
+    assert counts == [("sm-1", H0, 3), ("sm-1", H0 + 2 * HOUR, 1), ("sm-2", H0 + HOUR, 1)]
+    # a range starting mid-window reports the window start and counts from the range start
+    assert store.window_counts("vwc_pct", H0 + 10 * MIN, H0 + HOUR, every_s=3600) == [
+        ("sm-1", H0, 2)
+    ]
+    # two-hour windows from the epoch; narrowed to some devices (ids that never wrote included)
+    narrowed = store.window_counts(
+        "vwc_pct", H0 - HOUR, H0 + 4 * HOUR, every_s=7200, device_ids=["sm-2", TRICKY, "nobody"]
+    )
+    expected = sorted([("sm-2", (H0 - 1) // (2 * HOUR) * 2 * HOUR, 1),
+                       ("sm-2", (H0 + HOUR) // (2 * HOUR) * 2 * HOUR, 1),
+                       (TRICKY, (H0 + 3 * HOUR) // (2 * HOUR) * 2 * HOUR, 1)])
+    assert narrowed == expected
+    assert store.window_counts("vwc_pct", H0, H0 + HOUR, every_s=3600, device_ids=[]) == []
+    assert store.window_counts("rh_pct", H0, H0 + HOUR, every_s=3600) == []
+
+
+def test_window_counts_for_many_device_ids(store: TelemetryStore) -> None:
+    # more ids than one statement takes (SQLite chunks them; InfluxDB reads every series and
+    # filters): the answer is the same as for the few ids that have readings
+    _bulk_fixture(store)
+    many = [*(f"dev-{i:04d}" for i in range(1_500)), "sm-2", "sm-1"]
+    assert store.window_counts("vwc_pct", H0, H0 + 3 * HOUR, every_s=3600, device_ids=many) == [
+        ("sm-1", H0, 3), ("sm-1", H0 + 2 * HOUR, 1), ("sm-2", H0 + HOUR, 1)]
+    assert store.raw_series("vwc_pct", H0, H0 + HOUR, device_ids=[d for d in many if d != "sm-2"]) == [
+        ("sm-1", H0, 1.0), ("sm-1", H0 + 15 * MIN, 2.0), ("sm-1", H0 + HOUR - 1, 3.0)]
+
+
+def test_raw_series_is_ordered_by_device_then_time(store: TelemetryStore) -> None:
+    _bulk_fixture(store)
+    store.write([reading("sm-2", "vwc_pct", 8.0, H0 + 10 * MIN)])  # written after a later one
+    assert store.raw_series("vwc_pct", H0, H0 + 3 * HOUR) == [
+        ("sm-1", H0, 1.0), ("sm-1", H0 + 15 * MIN, 2.0), ("sm-1", H0 + HOUR - 1, 3.0),
+        ("sm-1", H0 + 2 * HOUR, 4.0),
+        ("sm-2", H0 + 10 * MIN, 8.0), ("sm-2", H0 + HOUR + 30 * MIN, 6.0),
+    ]
+    assert TRICKY < "sm-2"  # "gw.01:..." sorts first
+    assert store.raw_series("vwc_pct", H0 - HOUR, H0 + 4 * HOUR, device_ids=["sm-2", TRICKY]) == [
+        (TRICKY, H0 + 3 * HOUR, 7.0),
+        ("sm-2", H0 - 1, 5.0), ("sm-2", H0 + 10 * MIN, 8.0), ("sm-2", H0 + HOUR + 30 * MIN, 6.0),
+    ]
+    assert store.raw_series("vwc_pct", H0, H0, device_ids=None) == []
+
+
+@pytest.mark.parametrize("evil", ["x' OR '1'='1", 'a" OR 1=1 --', "vwc_pct;DROP", ""])
+def test_bulk_reads_refuse_bad_names(store: TelemetryStore, evil: str) -> None:
+    with pytest.raises(ValueError):
+        store.window_counts(evil, T0, T0 + MIN, every_s=60)
+    with pytest.raises(ValueError):
+        store.raw_series("vwc_pct", T0, T0 + MIN, device_ids=[evil])
+    with pytest.raises(ValueError):
+        store.window_counts("vwc_pct", T0, T0 + MIN, every_s=0)
 
 
 def test_tricky_but_valid_ids_round_trip(store: TelemetryStore) -> None:
@@ -522,9 +600,9 @@ def _vm_export(vm: VictoriaMetricsServer, metric: str) -> list[dict[str, Any]]:
 def test_v2_write_path_against_victoria_metrics() -> None:
     now = (int(time.time()) - 60) * 1000  # recent: inside any retention
     batch = [
-        replace(reading("sm-1", "vwc_pct", 21.5, now, seq=1), county=""),
-        replace(reading("sm-1", "soil_temp_c", 14.0, now, seq=1), county=""),
-        replace(reading("sm-1", "vwc_pct", 22.5, now + 1000, seq=2), county=""),
+        reading("sm-1", "vwc_pct", 21.5, now, seq=1)._replace(county=""),
+        reading("sm-1", "soil_temp_c", 14.0, now, seq=1)._replace(county=""),
+        reading("sm-1", "vwc_pct", 22.5, now + 1000, seq=2)._replace(county=""),
     ]
     with VictoriaMetricsServer() as vm:
         store = InfluxTelemetryStore(
