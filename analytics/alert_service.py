@@ -135,17 +135,15 @@ class AlertService:
     def _handle(self, kind: str, arg: Any) -> None:
         engine = self._engine
         if kind == "readings":
-            transitions = [t for r in arg for t in engine.observe(r)]
+            transitions = engine.observe_many(arg)
         elif kind == "tick":
             seen = dict(self._last_seen()) if self._last_seen is not None else {}
             transitions = engine.tick(arg, seen)
         elif kind == "water":
-            transitions = [
-                t for site, farm, county, ts, dr, raw in arg
+            transitions = engine.observe_many(
+                r for site, farm, county, ts, dr, raw in arg
                 for r in water_balance_readings(site_id=site, farm_id=farm, county=county,
-                                                ts_ms=ts, depletion_mm=dr, raw_mm=raw)
-                for t in engine.observe(r)
-            ]
+                                                ts_ms=ts, depletion_mm=dr, raw_mm=raw))
         elif kind == "resolved":
             engine.resolved_by_hand(*arg)
             return

@@ -24,6 +24,14 @@ from storage.telemetry import Quality, Reading
 
 MAX_RECORDS_PER_MESSAGE = 10_000
 _ALLOWED_QUANTITIES = {name: frozenset(t.quantities) for name, t in DEVICE_TYPES.items()}
+# per device type: quantity -> (minimum, maximum) in canonical units, for the fast path
+_BOUNDS = {
+    name: {q: (QUANTITIES[q].minimum, QUANTITIES[q].maximum) for q in t.quantities
+           if math.isfinite(QUANTITIES[q].minimum) and math.isfinite(QUANTITIES[q].maximum)}
+    for name, t in DEVICE_TYPES.items()
+}
+_GOOD, _LATE = int(Quality.GOOD), int(Quality.LATE)
+_new_tuple = tuple.__new__  # Reading(...) without the named tuple's Python-level __new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,14 +242,23 @@ class MessageDecoder:
             out.rejections.append(Rejection(Reason.BAD_SCHEMA, "readings must be a non-empty "
                                             "object", topic, did))
             return
-        quality = Quality.LATE if ts_ms < now_ms - policy.late_after_ms else Quality.GOOD
-        allowed = _ALLOWED_QUANTITIES[device.device_type]
+        quality = _LATE if ts_ms < now_ms - policy.late_after_ms else _GOOD
+        dtype, site_id, farm_id, county = (device.device_type, device.site_id, device.farm_id,
+                                           device.county)
+        bounds = _BOUNDS[dtype]
         append = out.readings.append
         for quantity, raw in readings.items():
-            if quantity not in allowed:
+            # fast path: a bare number within range (NaN fails the comparison, so it doesn't)
+            b = bounds.get(quantity)
+            if b is not None and (type(raw) is float or type(raw) is int) and \
+                    b[0] <= raw <= b[1]:
+                append(_new_tuple(Reading, (did, quantity, float(raw), ts_ms, seq, quality,
+                                            dtype, site_id, farm_id, county)))
+                continue
+            if quantity not in _ALLOWED_QUANTITIES[dtype]:
                 out.rejections.append(
                     Rejection(Reason.UNKNOWN_QUANTITY,
-                              f"{str(quantity)[:64]!r} is not reported by {device.device_type}",
+                              f"{str(quantity)[:64]!r} is not reported by {dtype}",
                               topic, did, str(quantity)[:64])
                 )
                 continue
@@ -250,5 +267,5 @@ class MessageDecoder:
                 out.rejections.append(Rejection(problem[0], problem[1], topic, did, quantity))
                 continue
             assert value is not None
-            append(Reading(did, quantity, value, ts_ms, seq, quality, device.device_type,
-                           device.site_id, device.farm_id, device.county))
+            append(Reading(did, quantity, value, ts_ms, seq, quality, dtype, site_id, farm_id,
+                           county))

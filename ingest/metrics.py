@@ -9,11 +9,16 @@ from typing import Any
 
 @dataclass(slots=True)
 class IngestMetrics:
-    """Counters of one ingest worker (single writer: the worker thread)."""
+    """Counters of one ingest worker.
+
+    Each counter has one writing thread: the decode side (received, decoded, duplicates,
+    decode rejections) or the durable side (stored, refused by the store, spool, acks).
+    """
 
     messages_received: int = 0
     records_received: int = 0
-    readings_accepted: int = 0
+    readings_decoded: int = 0
+    readings_refused_by_store: int = 0
     readings_stored: int = 0
     duplicate_records: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
@@ -28,6 +33,11 @@ class IngestMetrics:
     spool_full: bool = False
     last_batch_latency_ms: float = 0.0
     max_batch_latency_ms: float = 0.0
+
+    @property
+    def readings_accepted(self) -> int:
+        """Readings decoded, not duplicates, and not refused by the store."""
+        return self.readings_decoded - self.readings_refused_by_store
 
     def observe_batch_latency(self, latency_ms: float) -> None:
         """Record the age of the oldest message of a batch when it became durable [ms]."""

@@ -13,7 +13,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -21,11 +21,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.mqtt_client import BulkClient
+
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class AckToken:
+class AckToken(NamedTuple):
     """What it takes to acknowledge one message on the connection that received it."""
 
     generation: int
@@ -65,7 +66,7 @@ class MqttSource:
         self._lock = threading.Lock()
         self.connected = threading.Event()
         v5 = config.protocol == mqtt.MQTTv5
-        self._client = mqtt.Client(
+        self._client = BulkClient(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=config.protocol,
@@ -110,15 +111,11 @@ class MqttSource:
         self._client.loop_stop()
 
     def ack(self, tokens: list[AckToken]) -> int:
-        """Acknowledge messages of the current connection; returns how many were sent."""
-        sent = 0
+        """Acknowledge messages of the current connection (one write); returns how many."""
         with self._lock:
             generation = self._generation
-        for t in tokens:
-            if t.generation == generation and t.qos > 0:
-                self._client.ack(t.mid, t.qos)
-                sent += 1
-        return sent
+        return self._client.ack_many(
+            [t.mid for t in tokens if t.generation == generation and t.qos == 1])
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any,
                     reason: ReasonCode, _props: Properties | None) -> None:

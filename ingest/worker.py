@@ -1,4 +1,4 @@
-"""The ingest worker: one thread draining the MQTT queue through the pipeline, acking what is durable."""
+"""The ingest worker: a decode thread and a writer thread around the pipeline; acks what is durable."""
 
 from __future__ import annotations
 
@@ -10,15 +10,23 @@ from collections.abc import Callable
 from typing import Any
 
 from ingest.mqtt_source import AckToken, Message, MqttSource
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import Batch, IngestPipeline
 
 log = logging.getLogger(__name__)
 
 _DRAIN_MAX = 2000
+MAX_BATCHES_IN_FLIGHT = 1  # sealed batches queued for the writer (plus the one it writes)
 
 
 class IngestWorker:
-    """Runs the pipeline on its own thread; ``stop`` flushes and acks before disconnecting."""
+    """Decodes on one thread and writes on another; ``stop`` flushes and acks before disconnecting.
+
+    The decode thread drains the MQTT queue through the pipeline and seals batches; the writer
+    thread makes each batch durable, acknowledges its messages and does the housekeeping
+    (spool replay, registry refresh, stats). At most ``MAX_BATCHES_IN_FLIGHT`` sealed batches
+    wait for the writer; when it is stuck (spool full and store down) the decode thread stops
+    too, acknowledgements stop, and the broker holds the rest.
+    """
 
     def __init__(
         self,
@@ -37,7 +45,11 @@ class IngestWorker:
         self._housekeeping_interval_s = housekeeping_interval_s
         self._retry_interval_s = retry_interval_s
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._abandon = threading.Event()
+        self._handoff: queue.Queue[Batch[AckToken] | None] = queue.Queue(MAX_BATCHES_IN_FLIGHT)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     @property
     def connected(self) -> bool:
@@ -55,9 +67,13 @@ class IngestWorker:
         return self._pipeline.metrics.snapshot()
 
     def start(self) -> None:
-        """Start the worker thread, then connect to the broker."""
-        self._thread = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
-        self._thread.start()
+        """Start the decode and writer threads, then connect to the broker."""
+        self._threads = [
+            threading.Thread(target=self._decode_loop, name="ingest-decode", daemon=True),
+            threading.Thread(target=self._writer_loop, name="ingest-writer", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
         self._source.start()
 
     def wait_idle(self, quiet_s: float = 0.5, timeout_s: float = 15.0) -> bool:
@@ -72,37 +88,54 @@ class IngestWorker:
             if m.messages_received != seen:
                 seen, quiet_since = m.messages_received, time.monotonic()
             elif (time.monotonic() - quiet_since >= quiet_s and self._inbox.empty()
-                  and self._pipeline.pending_messages == 0):
+                  and self._pipeline.pending_messages == 0 and self._in_flight == 0):
                 return True
             time.sleep(0.05)
         return False
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Flush everything received so far, acknowledge it, then disconnect."""
+        """Flush everything received so far, acknowledge it, then disconnect.
+
+        If that takes longer than ``timeout_s`` (store down and spool full), the rest is
+        abandoned unacknowledged: the broker redelivers it to the next worker.
+        """
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self._threads):
+            log.error("ingest could not make everything durable in %.0f s; leaving the rest "
+                      "unacknowledged with the broker", timeout_s)
+            self._abandon.set()
+            for t in self._threads:
+                t.join(5.0)
         self._source.stop()
 
-    def _run(self) -> None:
-        last_housekeeping = 0.0
-        blocked_until = 0.0
-        while True:
+    # -- decode side --
+
+    def _decode_loop(self) -> None:
+        pipeline = self._pipeline
+        while not self._abandon.is_set():
             stopping = self._stopping.is_set()
-            if time.monotonic() >= blocked_until:  # while blocked, the broker holds the rest
-                self._drain(block=not stopping)
-            now = time.monotonic()
-            flush_now = (stopping or self._pipeline.due()) and now >= blocked_until
-            if flush_now and not self._flush():
-                blocked_until = now + self._retry_interval_s
-            if now - last_housekeeping >= self._housekeeping_interval_s:
-                last_housekeeping = now
-                self._housekeep()
-            if stopping and self._inbox.empty() and self._pipeline.pending_messages == 0:
-                self._housekeep()
+            self._drain(block=not stopping)
+            if stopping or pipeline.due():
+                batch = pipeline.take_batch()
+                if batch is not None:
+                    self._hand_off(batch)
+            if stopping and self._inbox.empty() and pipeline.pending_messages == 0:
+                self._hand_off(None)  # the writer finishes what it has, then exits
                 return
-            if now < blocked_until:
-                time.sleep(min(0.05, blocked_until - now))
+
+    def _hand_off(self, batch: Batch[AckToken] | None) -> None:
+        if batch is not None:
+            with self._in_flight_lock:
+                self._in_flight += 1
+        while not self._abandon.is_set():
+            try:
+                self._handoff.put(batch, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def _drain(self, *, block: bool) -> None:
         pipeline = self._pipeline
@@ -131,17 +164,42 @@ class IngestWorker:
         except Exception:  # a bug must not stop ingest; the message stays unacked
             log.exception("failed to decode a message on %s", topic)
 
-    def _flush(self) -> bool:
-        try:
-            tokens = self._pipeline.flush()
-        except Exception:
-            log.exception("flush failed; will retry")
-            return False
-        if not tokens and self._pipeline.pending_messages:
-            return False
-        if tokens:
-            self._pipeline.metrics.messages_acked += self._source.ack(tokens)
-        return True
+    # -- durable side --
+
+    def _writer_loop(self) -> None:
+        last_housekeeping = 0.0
+        while not self._abandon.is_set():
+            try:
+                batch = self._handoff.get(timeout=self._housekeeping_interval_s)
+            except queue.Empty:
+                batch = None
+                finished = False
+            else:
+                finished = batch is None
+            if batch is not None:
+                self._make_durable_and_ack(batch)
+            now = time.monotonic()
+            if finished or now - last_housekeeping >= self._housekeeping_interval_s:
+                last_housekeeping = now
+                self._housekeep()
+            if finished:
+                return
+
+    def _make_durable_and_ack(self, batch: Batch[AckToken]) -> None:
+        """Retry until the batch is durable (the store or the spool takes it), then ack it."""
+        while not self._abandon.is_set():
+            try:
+                durable = self._pipeline.make_durable(batch)
+            except Exception:
+                log.exception("writing a batch failed; will retry")
+                durable = False
+            if durable:
+                self._pipeline.metrics.messages_acked += self._source.ack(batch.tokens)
+                with self._in_flight_lock:
+                    self._in_flight -= 1
+                return
+            time.sleep(self._retry_interval_s)
+            self._housekeep()  # the store may be back: replaying the spool makes room
 
     def _housekeep(self) -> None:
         try:
