@@ -1,4 +1,4 @@
-"""``farmtel`` command line: up, ingest, api, scheduler, simulate, mosquitto-sync."""
+"""``farmtel`` command line: up, ingest, alerts, api, scheduler, simulate, mosquitto-sync."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from farmtel.settings import Settings
 
 log = logging.getLogger("farmtel")
 
-COMMANDS = ("up", "ingest", "api", "scheduler", "simulate", "mosquitto-sync")
+COMMANDS = ("up", "ingest", "alerts", "api", "scheduler", "simulate", "mosquitto-sync")
 
 
 def _wait_for_signal() -> None:
@@ -29,7 +30,14 @@ def _wait_for_signal() -> None:
 
 
 def _serve_api(app: Any, settings: Settings) -> None:
+    import gc
+
     import uvicorn
+
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise cost 50-100 ms every few heavy requests (bench/api.py).
+    gc.collect()
+    gc.freeze()
 
     uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                   log_level="warning", timeout_graceful_shutdown=5)).run()
@@ -120,7 +128,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
     """One ingest worker (run N of them with FARMTEL_MQTT_SHARED_GROUP set to scale out),
-    evaluating streaming alert rules on what it stores."""
+    evaluating streaming alert rules on what it stores unless FARMTEL_INGEST_ALERTS=false."""
     from devices.directory import DeviceDirectory
     from farmtel.alerting import build_alert_service
     from farmtel.runtime import build_ingest, open_metadata, open_telemetry
@@ -129,14 +137,41 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
     store = open_telemetry(settings)
     directory = DeviceDirectory(meta.sessions)
     directory.reload()
-    alerts, close_alerts = build_alert_service(settings, meta, store, directory)
-    alerts.start()
-    worker = build_ingest(settings, meta, store, directory, on_durable=alerts.submit_readings)
+    stops: list[Callable[[], None]] = [store.close]
+    on_durable = None
+    if settings.ingest_alerts:
+        alerts, close_alerts = build_alert_service(settings, meta, store, directory)
+        alerts.start()
+        stops[:0] = [alerts.stop, close_alerts]
+        on_durable = alerts.submit_readings
+    worker = build_ingest(settings, meta, store, directory, on_durable=on_durable)
     worker.start()
+    stops.insert(0, worker.stop)
     try:
         _wait_for_signal()
     finally:
-        worker.stop()
+        for stop in stops:
+            stop()
+
+
+def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
+    """Streaming alert rules as their own telemetry consumer (with FARMTEL_INGEST_ALERTS=false)."""
+    from devices.directory import DeviceDirectory
+    from farmtel.alerting import build_alert_service
+    from farmtel.runtime import build_alert_feed, open_metadata, open_telemetry
+
+    meta = open_metadata(settings)
+    store = open_telemetry(settings)
+    directory = DeviceDirectory(meta.sessions)
+    directory.reload()
+    alerts, close_alerts = build_alert_service(settings, meta, store, directory)
+    alerts.start()
+    feed = build_alert_feed(settings, directory, alerts.submit_readings)
+    feed.start()
+    try:
+        _wait_for_signal()
+    finally:
+        feed.stop()
         alerts.stop()
         close_alerts()
         store.close()
@@ -181,7 +216,11 @@ def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
-    """Register (or reuse) a demo fleet and publish its telemetry over MQTT."""
+    """Register (or reuse) a demo fleet, or with --city the city-scale fleet, and publish its
+    telemetry over MQTT."""
+    if args.city:
+        _simulate_city(settings, args)
+        return
     from farmtel.runtime import open_metadata
     from simulators.fleet import FleetRunner, ensure_fleet
 
@@ -199,6 +238,63 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     finally:
         runner.stop()
     print(runner.summary(), flush=True)
+
+
+def _simulate_city(settings: Settings, args: argparse.Namespace) -> None:
+    """The city fleet (simulators.city): bulk registration, then one process publishing it
+    through ``--connections`` connections of the simulator's service account."""
+    import json
+    import time
+
+    from farmtel.runtime import open_metadata
+    from simulators.city import CityRunner, CitySimulator, OutageSpec, start_ms_for, summary
+    from simulators.city_fleet import city_layout, register_city
+    from simulators.publisher import ReliablePublisher
+
+    timings: dict[str, float] = {"process_start_wall": time.time()}
+    outage = None
+    if args.outage_gateways:
+        outage = OutageSpec(args.outage_gateways, args.outage_minutes, args.outage_start)
+    meta = open_metadata(settings)
+    t0 = time.perf_counter()
+    layout = city_layout(args.city, seed=args.seed)
+    timings["layout_s"] = time.perf_counter() - t0
+    reg = register_city(meta.engine, layout)
+    log.info("city fleet: %d devices registered in %.1f s (%d already there)",
+             reg.devices_added, reg.seconds, reg.devices_present)
+    sim_settings = _as_simulator(settings)
+    now_s = time.time()
+    t0 = time.perf_counter()
+    sim = CitySimulator(layout, start_ms=start_ms_for(args.speed, args.duration, int(now_s * 1000)),
+                        seed=args.seed, outage=outage, max_records=args.batch_records)
+    timings["init_s"] = time.perf_counter() - t0
+    publishers = [
+        ReliablePublisher(sim_settings.broker_host, sim_settings.mqtt_port,
+                          client_id=f"farmtel-city-{args.seed}-{k}",
+                          username=sim_settings.mqtt_username,
+                          password=sim_settings.mqtt_password, max_inflight=200,
+                          publish_timeout=120.0)
+        for k in range(args.connections)]
+    runner = CityRunner(sim, publishers, speed=args.speed, duration_s=args.duration,
+                        wall_origin=now_s)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runner.start()
+    while runner.running and not stop.wait(0.5):
+        pass
+    runner.stop()
+    stats = runner.stats()
+    stats["timings"] |= timings
+    stats["registration"] = {"devices_added": reg.devices_added, "sites_added": reg.sites_added,
+                             "farms_added": reg.farms_added,
+                             "devices_present": reg.devices_present, "seconds": reg.seconds}
+    stats["error"] = None if runner.error is None else repr(runner.error)
+    if args.stats_file:
+        args.stats_file.write_text(json.dumps(stats, indent=1))
+    print(summary(stats), flush=True)
+    if runner.error is not None:
+        raise SystemExit(f"city simulation failed: {runner.error!r}")
 
 
 def _with_service_accounts(settings: Settings) -> Settings:
@@ -270,6 +366,7 @@ def parser() -> argparse.ArgumentParser:
                     help="first write 14 days of a simulated July drought (history, advice, "
                          "alerts) for the simulated fleet")
     sub.add_parser("ingest", help=cmd_ingest.__doc__)
+    sub.add_parser("alerts", help=cmd_alerts.__doc__)
     sub.add_parser("api", help=cmd_api.__doc__)
     sub.add_parser("scheduler", help=cmd_scheduler.__doc__)
     sim = sub.add_parser("simulate", help=cmd_simulate.__doc__)
@@ -279,6 +376,26 @@ def parser() -> argparse.ArgumentParser:
                      help="simulated seconds per real second (>1 for backfills)")
     sim.add_argument("--duration", type=float, default=0.0,
                      help="stop after this many real seconds (0 = until Ctrl-C)")
+    city = sim.add_argument_group(
+        "city scale", "--city N simulates the city fleet (simulators/city.py) instead of the "
+        "demo fleet: registered in bulk, published through a few connections of the simulator "
+        "account; with --speed > 1 and --duration the run starts in the past and ends now")
+    city.add_argument("--city", type=int, default=0, metavar="N",
+                      help="city fleet of N sensor devices (e.g. 200000); replaces --devices")
+    city.add_argument("--outage-gateways", type=float, default=0.0, metavar="FRACTION",
+                      help="burst mode: this share of the gateways goes silent, buffers, then "
+                           "flushes its backlog (0 = no outage)")
+    city.add_argument("--outage-minutes", type=float, default=90.0, metavar="M",
+                      help="outage length [simulated min] (default 90: the backlog is LATE)")
+    city.add_argument("--outage-start", type=float, default=60.0, metavar="SECONDS",
+                      help="outage start after the simulation start [simulated s]; negative: "
+                           "already under way (the simulator warms up its backlog)")
+    city.add_argument("--connections", type=int, default=2,
+                      help="MQTT connections publishing on behalf of the fleet")
+    city.add_argument("--batch-records", type=int, default=500,
+                      help="at most this many records per gateway message")
+    city.add_argument("--stats-file", type=Path, default=None,
+                      help="write the run's counters, rates and timings as JSON here")
     sync = sub.add_parser("mosquitto-sync", help=cmd_mosquitto_sync.__doc__)
     sync.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
                       help="keep running, re-syncing when the registry changes")
@@ -289,7 +406,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
-    "up": cmd_up, "ingest": cmd_ingest, "api": cmd_api, "scheduler": cmd_scheduler,
+    "up": cmd_up, "ingest": cmd_ingest, "alerts": cmd_alerts, "api": cmd_api, "scheduler": cmd_scheduler,
     "simulate": cmd_simulate, "mosquitto-sync": cmd_mosquitto_sync,
 }
 

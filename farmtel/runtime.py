@@ -27,6 +27,7 @@ from api.deps import AlertControl, ApiServices, NoAlertControl
 from devices.contract import subscription_topics
 from devices.directory import DeviceDirectory
 from devices.registry import seed_counties
+from farmtel.alert_feed import AlertFeed
 from farmtel.settings import Settings
 from ingest.deadletters import DeadLetterStore
 from ingest.decode import DecodePolicy, MessageDecoder
@@ -69,6 +70,39 @@ def open_metadata(settings: Settings) -> Metadata:
     return Metadata(engine, sessions)
 
 
+def decode_policy(settings: Settings) -> DecodePolicy:
+    """Decoding limits from the settings."""
+    return DecodePolicy(max_payload_bytes=settings.max_payload_bytes,
+                        max_future_ms=settings.max_clock_skew_future_s * 1000,
+                        max_age_ms=settings.max_age_days * 86_400_000)
+
+
+def mqtt_source_config(settings: Settings, client_id: str,
+                       shared_group: str | None) -> MqttSourceConfig:
+    """A telemetry subscriber's connection settings (ingest's account and TLS)."""
+    return MqttSourceConfig(
+        host=settings.broker_host, port=settings.mqtt_port, client_id=client_id,
+        topics=tuple(subscription_topics(shared_group)),
+        username=settings.mqtt_username, password=settings.mqtt_password,
+        protocol=MQTTv5 if settings.mqtt_protocol == "5" else MQTTv311,
+        tls_ca_file=settings.mqtt_tls_ca_file, tls_cert_file=settings.mqtt_tls_cert_file,
+        tls_key_file=settings.mqtt_tls_key_file,
+    )
+
+
+def build_alert_feed(settings: Settings, directory: DeviceDirectory,
+                     submit: Callable[[list[Reading]], None]) -> AlertFeed:
+    """The ``farmtel alerts`` consumer: telemetry from MQTT into the alert service."""
+    inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
+    source = MqttSource(mqtt_source_config(settings, settings.alert_feed_client_id,
+                                           settings.alert_feed_shared_group), inbox)
+    return AlertFeed(source, inbox, MessageDecoder(directory.lookup, decode_policy(settings)),
+                     submit, dedupe_capacity=settings.dedupe_capacity,
+                     batch_max_readings=settings.batch_max_readings,
+                     flush_interval_s=settings.flush_interval_ms / 1000,
+                     housekeeping=directory.refresh_if_stale)
+
+
 def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
                  directory: DeviceDirectory, *,
                  on_durable: Callable[[list[Reading]], None] | None = None) -> IngestWorker:
@@ -76,9 +110,7 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
 
     ``on_durable`` receives each durable batch (the alert service's ``submit_readings``).
     """
-    policy = DecodePolicy(max_payload_bytes=settings.max_payload_bytes,
-                          max_future_ms=settings.max_clock_skew_future_s * 1000,
-                          max_age_ms=settings.max_age_days * 86_400_000)
+    policy = decode_policy(settings)
     pipeline: IngestPipeline[Any] = IngestPipeline(
         MessageDecoder(directory.lookup, policy),
         store,
@@ -93,18 +125,8 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
         on_durable=on_durable,
     )
     inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
-    source = MqttSource(
-        MqttSourceConfig(
-            host=settings.broker_host, port=settings.mqtt_port,
-            client_id=settings.mqtt_client_id,
-            topics=tuple(subscription_topics(settings.mqtt_shared_group)),
-            username=settings.mqtt_username, password=settings.mqtt_password,
-            protocol=MQTTv5 if settings.mqtt_protocol == "5" else MQTTv311,
-            tls_ca_file=settings.mqtt_tls_ca_file, tls_cert_file=settings.mqtt_tls_cert_file,
-            tls_key_file=settings.mqtt_tls_key_file,
-        ),
-        inbox,
-    )
+    source = MqttSource(mqtt_source_config(settings, settings.mqtt_client_id,
+                                           settings.mqtt_shared_group), inbox)
     worker_id = f"{socket.gethostname()}:{settings.mqtt_client_id}"
     last_saved = [0.0]
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,12 +26,30 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: str | None = None
-    mqtt_client_id: str = "farmtel-ingest"
+    mqtt_client_id: str = Field(
+        default="farmtel-ingest",
+        description="MQTT client id of ingest; `{hostname}` is replaced by the host name, so "
+        "replicas started from one configuration (compose --scale) get distinct sessions.",
+    )
     mqtt_protocol: Literal["3.1.1", "5"] = Field(
         default="3.1.1", description="MQTT 5 lets ingest announce a large receive maximum."
     )
     mqtt_shared_group: str | None = Field(
         default=None, description="Join $share/<group>/... so N ingest workers split the load."
+    )
+    ingest_alerts: bool = Field(
+        default=True,
+        description="Evaluate streaming alert rules inside each ingest worker. Set false when "
+        "`farmtel alerts` runs them (recommended with more than one ingest worker).",
+    )
+    alert_feed_client_id: str = Field(
+        default="farmtel-alerts-feed",
+        description="MQTT client id of `farmtel alerts` (`{hostname}` as for ingest).",
+    )
+    alert_feed_shared_group: str | None = Field(
+        default=None,
+        description="Shared group of several `farmtel alerts` processes; only with a broker "
+        "that routes by topic hash (EMQX hash_topic), so each device stays on one engine.",
     )
     embedded_broker_host: str = "127.0.0.1"
 
@@ -93,6 +112,11 @@ class Settings(BaseSettings):
     )
     alert_tick_interval_s: int = Field(default=60, description="No-data rule evaluation period.")
     field_water_interval_s: int = Field(default=3600, description="Field-water job period.")
+
+    @field_validator("mqtt_client_id", "alert_feed_client_id")
+    @classmethod
+    def _expand_hostname(cls, value: str) -> str:
+        return value.replace("{hostname}", socket.gethostname())
 
     @property
     def resolved_database_url(self) -> str:

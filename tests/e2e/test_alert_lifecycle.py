@@ -1,5 +1,9 @@
 """Alert lifecycle end to end through a real Mosquitto: readings -> ingest -> alert engine ->
-database -> API and MQTT alert topic; acknowledge by hand; resolve automatically."""
+database -> API and MQTT alert topic; acknowledge by hand; resolve automatically.
+
+Both topologies: the engine fed by ingest's durable batches (``farmtel up``, and ``farmtel
+ingest`` by default), and fed by its own MQTT consumer (``farmtel alerts``, ingest storing only).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.contract import record, telemetry_topic
 from devices.directory import DeviceDirectory
 from farmtel.alerting import build_alert_service
-from farmtel.runtime import build_api, build_ingest
+from farmtel.runtime import build_alert_feed, build_api, build_ingest
 from storage.factory import open_store
 from tests.helpers import ADMIN_TOKEN, publish_all, publisher, settings_for, small_registry, wait_for
 
@@ -49,27 +53,39 @@ class AlertListener:
         self.client.disconnect()
 
 
-@pytest.fixture
-def farmtel_stack(tmp_path, mosquitto_server):
+@pytest.fixture(params=["in-ingest", "alert-feed"])
+def farmtel_stack(request, tmp_path, mosquitto_server):
     settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
-                            mqtt_client_id=f"alerts-{tmp_path.name}")
+                            mqtt_client_id=f"alerts-{tmp_path.name}",
+                            alert_feed_client_id=f"feed-{tmp_path.name}")
     meta = small_registry(settings, {"col-1": "livestock_collar", "barn-1": "barn_climate"})
     store = open_store(settings.resolved_store_url)
     directory = DeviceDirectory(meta.sessions)
     directory.reload()
     alerts, close_alerts = build_alert_service(settings, meta, store, directory)
     alerts.start()
-    worker = build_ingest(settings, meta, store, directory, on_durable=alerts.submit_readings)
+    feed = None
+    if request.param == "alert-feed":
+        feed = build_alert_feed(settings, directory, alerts.submit_readings)
+        feed.start()
+        worker = build_ingest(settings, meta, store, directory)
+    else:
+        worker = build_ingest(settings, meta, store, directory, on_durable=alerts.submit_readings)
     worker.start()
     listener = AlertListener(mosquitto_server.port)
     pub = publisher(mosquitto_server.port, f"dev-{tmp_path.name}")
     client = TestClient(build_api(meta, store, worker=worker, alerts=alerts))
     wait_for(lambda: worker.connected, 10, "ingest connected")
+    if feed is not None:
+        wait_for(lambda: feed.connected, 10, "alert feed connected")
     yield client, pub, listener
     pub.loop_stop()
     pub.disconnect()
     listener.close()
     worker.stop()
+    if feed is not None:
+        feed.stop()
+        assert feed.metrics.readings > 0 and feed.metrics.errors == 0
     alerts.stop()
     close_alerts()
     store.close()
