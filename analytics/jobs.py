@@ -5,6 +5,8 @@
 * ``alerts-tick`` (every ``tick_interval_s``): no-data rules.
 * ``indicators-monthly-snapshot`` (day 1, 00:30 UTC, and a catch-up at start): the last
   complete month's indicator snapshot, once per month (``analytics.indicators.jobs``).
+* ``indicators-hourly-counts`` (every 10 minutes): readings per device and hour into the cache
+  the indicator computation reads (``analytics.indicators.hourly``).
 
 Jobs are idempotent (upserts; the alert engine ignores a day it has already seen), so a
 restart that reruns them changes nothing; jobs that must run once per period claim it first
@@ -24,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 
 from analytics.alert_service import AlertService
 from analytics.field_water_job import FieldWaterRun, run_field_water
-from analytics.indicators.jobs import register_indicator_jobs
+from analytics.indicators.jobs import register_hourly_counts_job, register_indicator_jobs
 from devices.registry import Site
 from storage.telemetry import TelemetryStore
 
@@ -77,4 +79,5 @@ def build_scheduler(sessions: sessionmaker[Any], store: TelemetryStore, *,
         scheduler.add_job(lambda: alerts.tick(time.time_ns() // 1_000_000), "interval",
                           seconds=tick_interval_s, id="alerts-tick", replace_existing=True)
     register_indicator_jobs(scheduler, sessions, store)
+    register_hourly_counts_job(scheduler, sessions, store)
     return scheduler

@@ -11,12 +11,20 @@ store gives the number of reports per window (COUNT aggregation). For a device:
 * completeness = received / expected [%],
 * longest gap = the longest run of windows without any report × window length [s]; its
   resolution is the window length (exact when k = 1).
+
+:func:`device_completeness` does it for one device; :func:`grid_completeness` for many at once
+with numpy (the same arithmetic, checked against it on random cases), and :class:`DeviceTable`
+keeps the results as arrays behind a mapping of :class:`DeviceCompleteness`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import ItemsView, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 # Windows divide 8 h so that UTC and CST (UTC+8) midnights are window boundaries.
 _ALIGN_MS = 8 * 3_600_000
@@ -169,3 +177,184 @@ def device_completeness(
         gap_resolution_s=w // 1000,
         active=pct is not None and pct >= threshold_pct,
     )
+
+
+IntArray = NDArray[np.int64]
+_CHUNK_ROWS = 8_192  # devices per vectorised block (bounds the temporaries)
+_EDGE_COLUMNS = 2  # windows at either end of the grid handled column by column
+
+
+@dataclass(frozen=True, slots=True)
+class GridCompleteness:
+    """:func:`device_completeness` of many devices on one grid, as arrays (one per device)."""
+
+    expected: IntArray
+    """Reports expected [count]."""
+    received: IntArray
+    """Reports received, at most ``k`` per window [count]."""
+    longest_gap_windows: IntArray
+    """Longest run of windows without a report [windows]."""
+    active: NDArray[np.bool_]
+
+
+def grid_completeness(*, grid: WindowGrid, counts: NDArray[Any], life_start_ms: IntArray,
+                      life_end_ms: IntArray, threshold_pct: float) -> GridCompleteness:
+    """:func:`device_completeness` for every row of ``counts`` at once (the same arithmetic,
+    vectorised with numpy): ``counts`` holds the reports per device and window of ``grid``
+    [n, grid.n_windows] (non-negative integers), the life arrays the part of the period each
+    device was expected to report in [UTC ms]."""
+    n, nw = counts.shape
+    if nw != grid.n_windows or life_start_ms.shape != (n,) or life_end_ms.shape != (n,):
+        raise ValueError("counts must be [devices, grid windows] with one life per device")
+    w, k = grid.window_ms, grid.k
+    expected = np.zeros(n, np.int64)
+    received = np.zeros(n, np.int64)
+    longest = np.zeros(n, np.int64)
+    win = np.arange(nw)
+    for r0 in range(0, n, _CHUNK_ROWS):
+        rows = slice(r0, min(r0 + _CHUNK_ROWS, n))
+        c = counts[rows]
+        if k > np.iinfo(c.dtype).max:  # np.minimum(c, k) must not overflow c's type
+            c = c.astype(np.int64)
+        start, end = life_start_ms[rows], life_end_ms[rows]
+        i0 = np.clip(-((grid.first_ms - start) // w), 0, nw)  # index_range, row by row
+        i1 = np.minimum(np.maximum((end - grid.first_ms) // w, i0), nw)
+        capped = np.minimum(c, k)
+        rec = capped.sum(axis=1, dtype=np.int64)
+        empty = c == 0
+        # windows outside [i0, i1) do not count: a few at either end for most devices (a period
+        # off the window boundaries), anywhere for devices installed or revoked in the period
+        near = (i0 <= _EDGE_COLUMNS) & (i1 >= nw - _EDGE_COLUMNS)
+        for col in {*range(min(_EDGE_COLUMNS, nw)), *range(max(nw - _EDGE_COLUMNS, 0), nw)}:
+            outside = near & ((col < i0) | (col >= i1))
+            rec -= np.where(outside, capped[:, col], 0)
+            empty[:, col] &= ~outside
+        far = np.flatnonzero(~near)
+        if far.size:
+            inside = (win >= i0[far, None]) & (win < i1[far, None])
+            rec[far] = np.where(inside, capped[far], 0).sum(axis=1, dtype=np.int64)
+            empty[far] &= inside
+        exp = (i1 - i0) * k
+        ix = np.arange(c.shape[0])
+        for j in (i0 - 1, i1):  # windows the life covers only in part (_edge_windows)
+            ws = grid.first_ms + j * w
+            covered = np.minimum(ws + w, end) - np.maximum(ws, start)
+            fits = np.where(covered > 0, covered // grid.interval_ms, 0)
+            edge = (j >= 0) & (j < nw) & ~((j >= i0) & (j < i1)) & (fits > 0)
+            got = c[ix, np.clip(j, 0, max(nw - 1, 0))] if nw else np.zeros_like(j)
+            rec += np.where(edge, np.minimum(got, fits), 0)
+            exp += np.where(edge, fits, 0)
+        expected[rows], received[rows] = exp, rec
+        longest[rows] = longest_true_runs(empty)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = 100.0 * received / expected
+    active = (expected > 0) & (pct >= threshold_pct)
+    return GridCompleteness(expected, received, longest, active)
+
+
+def longest_true_runs(mask: NDArray[np.bool_]) -> IntArray:
+    """Length of the longest run of True in each row of ``mask`` [n, m] (0 for none)."""
+    out = np.zeros(mask.shape[0], np.int64)
+    flat = np.flatnonzero(mask)
+    if flat.size == 0:
+        return out
+    row = flat // mask.shape[1]
+    new = np.empty(flat.size, bool)
+    new[0] = True
+    new[1:] = (flat[1:] != flat[:-1] + 1) | (row[1:] != row[:-1])
+    lengths = np.diff(np.r_[np.flatnonzero(new), flat.size])
+    rows, first = np.unique(row[new], return_index=True)
+    out[rows] = np.maximum.reduceat(lengths, first)
+    return out
+
+
+class DeviceTable(Mapping[str, DeviceCompleteness]):
+    """Completeness of many devices kept as arrays, one row per device: a
+    :class:`DeviceCompleteness` is made when a device is looked up (or iterated over), so the
+    fleet-wide figures (active devices, site totals) are computed on the arrays without
+    200,000 objects."""
+
+    def __init__(self, device_ids: Sequence[str], *, expected: IntArray, received: IntArray,
+                 longest_gap_s: IntArray, gap_resolution_s: IntArray,
+                 active: NDArray[np.bool_]) -> None:
+        n = len(device_ids)
+        if not all(a.shape == (n,) for a in (expected, received, longest_gap_s, gap_resolution_s,
+                                             active)):
+            raise ValueError("one value per device in every column")
+        self.device_ids = list(device_ids)
+        self.expected, self.received = expected, received
+        self.longest_gap_s, self.gap_resolution_s, self.active = longest_gap_s, gap_resolution_s, active
+        self._pos: dict[str, int] | None = None
+        self._lists: tuple[list[Any], ...] | None = None
+
+    @classmethod
+    def concat(cls, parts: Sequence[DeviceTable]) -> DeviceTable:
+        """The rows of ``parts`` in order."""
+        def col(name: str, dtype: type) -> NDArray[Any]:
+            return np.concatenate([getattr(p, name) for p in parts]) if parts else np.zeros(0, dtype)
+
+        return cls([d for p in parts for d in p.device_ids], expected=col("expected", np.int64),
+                   received=col("received", np.int64), longest_gap_s=col("longest_gap_s", np.int64),
+                   gap_resolution_s=col("gap_resolution_s", np.int64), active=col("active", bool))
+
+    def row(self, i: int) -> DeviceCompleteness:
+        """The ``i``-th device's completeness."""
+        if self._lists is None:
+            self._lists = (self.expected.tolist(), self.received.tolist(),
+                           self.longest_gap_s.tolist(), self.gap_resolution_s.tolist(),
+                           self.active.tolist())
+        e, r, g, res, a = self._lists
+        return DeviceCompleteness(self.device_ids[i], e[i], r[i], g[i], res[i], a[i])
+
+    def _index(self) -> dict[str, int]:
+        if self._pos is None:
+            self._pos = {d: i for i, d in enumerate(self.device_ids)}
+        return self._pos
+
+    def __getitem__(self, device_id: str) -> DeviceCompleteness:
+        return self.row(self._index()[device_id])
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._index()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.device_ids)
+
+    def __len__(self) -> int:
+        return len(self.device_ids)
+
+    def items(self) -> ItemsView[str, DeviceCompleteness]:
+        return _TableItems(self)
+
+    def values(self) -> ValuesView[DeviceCompleteness]:
+        return _TableValues(self)
+
+    def active_ids(self) -> set[str]:
+        """Ids of the active devices."""
+        ids = self.device_ids
+        return {ids[i] for i in np.flatnonzero(self.active).tolist()}
+
+
+class _TableItems(ItemsView[str, DeviceCompleteness]):
+    _mapping: DeviceTable
+
+    def __iter__(self) -> Iterator[tuple[str, DeviceCompleteness]]:
+        t = self._mapping
+        for i, d in enumerate(t.device_ids):
+            yield d, t.row(i)
+
+
+class _TableValues(ValuesView[DeviceCompleteness]):
+    _mapping: DeviceTable
+
+    def __iter__(self) -> Iterator[DeviceCompleteness]:
+        t = self._mapping
+        for i in range(len(t)):
+            yield t.row(i)
+
+
+def active_device_ids(devices: Mapping[str, DeviceCompleteness]) -> set[str]:
+    """Ids of the active devices of a fleet's results."""
+    if isinstance(devices, DeviceTable):
+        return devices.active_ids()
+    return {k for k, v in devices.items() if v.active}

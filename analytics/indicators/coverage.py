@@ -19,7 +19,7 @@ registered. City-wide figures add up the counties' numerators and denominators.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -73,15 +73,20 @@ class _SiteState:
 
 
 def _site_states(view: RegistryView, active: Collection[str]) -> dict[str, _SiteState]:
-    states: dict[str, _SiteState] = defaultdict(lambda: _SiteState(set()))
-    for device_id in active:
-        dev = view.devices[device_id]
-        state = states[dev.site_id]
-        state.active_types.add(dev.device_type)
-        if dev.device_type == "flow_meter" and (dev.role or "field") == "field":
-            state.active_field_meters += 1
-        if dev.device_type == "livestock_collar":
-            state.active_collars += 1
+    devices = view.devices
+    refs = [devices[d] for d in active]
+    states: dict[str, _SiteState] = {}
+    for site_id, device_type in {(r.site_id, r.device_type) for r in refs}:
+        state = states.get(site_id)
+        if state is None:
+            states[site_id] = _SiteState({device_type})
+        else:
+            state.active_types.add(device_type)
+    for site_id, n in Counter(r.site_id for r in refs if r.device_type == "flow_meter"
+                              and (r.role or "field") == "field").items():
+        states[site_id].active_field_meters = n
+    for site_id, n in Counter(r.site_id for r in refs if r.device_type == "livestock_collar").items():
+        states[site_id].active_collars = n
     return states
 
 
@@ -95,8 +100,10 @@ def _denominator(official: Denominators, county_id: str, key: DenominatorKey,
 
 def _county(view: RegistryView, county_id: str, sites: list[SiteRef],
             states: Mapping[str, _SiteState], official: Denominators) -> SectorFigures:
+    nothing = _SiteState(set())  # of sites without an active device (read, never changed)
+
     def state(site: SiteRef) -> _SiteState:
-        return states.get(site.site_id) or _SiteState(set())
+        return states.get(site.site_id, nothing)
 
     fields = [s for s in sites if s.kind == "field"]
     houses = [s for s in sites if s.kind == "greenhouse"]

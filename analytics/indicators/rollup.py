@@ -3,6 +3,9 @@
 A group's completeness pools its devices: Σ received / Σ expected [%] (a device expected to
 report three times as often weighs three times as much); ``n_active`` counts its active devices
 and ``longest_gap_s`` is the longest gap of any of them.
+
+Levels above the device are summed site by site: one pass over the devices gives each site's
+totals (200,000 devices), the groups then add up sites (tens of thousands).
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from analytics.indicators.completeness import DeviceCompleteness
+import numpy as np
+
+from analytics.indicators.completeness import DeviceCompleteness, DeviceTable
 from analytics.indicators.measure import FleetCompleteness
-from analytics.indicators.registry_view import DeviceRef, RegistryView
+from analytics.indicators.registry_view import DeviceRef, RegistryView, SiteRef
 
 CITY = "city"
 
@@ -61,18 +66,6 @@ class CompletenessRow:
         return None if self.n_devices == 0 else 100.0 * self.n_active / self.n_devices
 
 
-def _group_key(view: RegistryView, level: Level) -> Callable[[DeviceRef], str]:
-    keys: dict[Level, Callable[[DeviceRef], str]] = {
-        Level.DEVICE: lambda d: d.device_id,
-        Level.SITE: lambda d: d.site_id,
-        Level.FARM: lambda d: d.farm_id,
-        Level.TOWNSHIP: lambda d: view.farms[d.farm_id].service_unit,
-        Level.COUNTY: lambda d: d.county_id,
-        Level.CITY: lambda _d: CITY,
-    }
-    return keys[level]
-
-
 def _row(level: Level, key: str, members: list[tuple[DeviceRef, DeviceCompleteness]]) -> CompletenessRow:
     counties = {d.county_id for d, _ in members}
     return CompletenessRow(
@@ -90,14 +83,88 @@ def _row(level: Level, key: str, members: list[tuple[DeviceRef, DeviceCompletene
     )
 
 
-def rollup(view: RegistryView, fleet: FleetCompleteness, level: Level) -> list[CompletenessRow]:
-    """One row per group at ``level``, sorted by key; every county appears at county level."""
-    key_of = _group_key(view, level)
-    groups: dict[str, list[tuple[DeviceRef, DeviceCompleteness]]] = defaultdict(list)
-    for device_id, result in fleet.devices.items():
-        dev = view.devices[device_id]
-        groups[key_of(dev)].append((dev, result))
-    rows = {key: _row(level, key, members) for key, members in groups.items()}
+def site_totals(view: RegistryView, fleet: FleetCompleteness) -> dict[str, list[int]]:
+    """Per site with measured devices: [devices, active, expected, received, longest gap [s],
+    gap resolution [s]] (one pass over the fleet; on the arrays of a ``DeviceTable``)."""
+    devices = view.devices
+    if isinstance(fleet.devices, DeviceTable):
+        return _site_totals_of_table(view, fleet.devices)
+    totals: dict[str, list[int]] = {}
+    for device_id, c in fleet.devices.items():
+        site = devices[device_id].site_id
+        t = totals.get(site)
+        if t is None:
+            totals[site] = [1, int(c.active), c.expected, c.received, c.longest_gap_s,
+                            c.gap_resolution_s]
+            continue
+        t[0] += 1
+        t[1] += c.active
+        t[2] += c.expected
+        t[3] += c.received
+        if c.longest_gap_s > t[4]:
+            t[4] = c.longest_gap_s
+        if c.gap_resolution_s > t[5]:
+            t[5] = c.gap_resolution_s
+    return totals
+
+
+def _site_totals_of_table(view: RegistryView, table: DeviceTable) -> dict[str, list[int]]:
+    codes: dict[str, int] = {}
+    devices = view.devices
+    site = np.fromiter((codes.setdefault(devices[d].site_id, len(codes)) for d in table.device_ids),
+                       np.int64, len(table))
+    n = len(codes)
+    columns = [np.bincount(site, minlength=n), np.bincount(site, weights=table.active, minlength=n),
+               np.bincount(site, weights=table.expected, minlength=n),
+               np.bincount(site, weights=table.received, minlength=n)]
+    gap, res = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    np.maximum.at(gap, site, table.longest_gap_s)
+    np.maximum.at(res, site, table.gap_resolution_s)
+    rows = np.stack([*(np.rint(c).astype(np.int64) for c in columns), gap, res], axis=1).tolist()
+    return dict(zip(codes, rows, strict=True))
+
+
+def _site_key(view: RegistryView, level: Level) -> Callable[[SiteRef], str]:
+    keys: dict[Level, Callable[[SiteRef], str]] = {
+        Level.SITE: lambda s: s.site_id,
+        Level.FARM: lambda s: s.farm_id,
+        Level.TOWNSHIP: lambda s: view.farms[s.farm_id].service_unit,
+        Level.COUNTY: lambda s: s.county_id,
+        Level.CITY: lambda _s: CITY,
+    }
+    return keys[level]
+
+
+def _rows_from_sites(view: RegistryView, totals: dict[str, list[int]],
+                     level: Level) -> dict[str, CompletenessRow]:
+    key_of = _site_key(view, level)
+    groups: dict[str, list[SiteRef]] = defaultdict(list)
+    for site_id in totals:
+        site = view.sites[site_id]
+        groups[key_of(site)].append(site)
+    rows = {}
+    for key, sites in groups.items():
+        counties = {s.county_id for s in sites}
+        t = [totals[s.site_id] for s in sites]
+        rows[key] = CompletenessRow(
+            level=level, key=key, county_id=next(iter(counties)) if len(counties) == 1 else None,
+            n_farms=len({s.farm_id for s in sites}), n_sites=len(sites),
+            n_devices=sum(x[0] for x in t), n_active=sum(x[1] for x in t),
+            expected=sum(x[2] for x in t), received=sum(x[3] for x in t),
+            longest_gap_s=max(x[4] for x in t), gap_resolution_s=max(x[5] for x in t))
+    return rows
+
+
+def rollup(view: RegistryView, fleet: FleetCompleteness, level: Level,
+           totals: dict[str, list[int]] | None = None) -> list[CompletenessRow]:
+    """One row per group at ``level``, sorted by key; every county appears at county level.
+    ``totals`` (:func:`site_totals` of the same fleet) saves the pass over the devices when
+    several levels are rolled up."""
+    if level is Level.DEVICE:
+        rows = {d: _row(level, d, [(view.devices[d], c)]) for d, c in fleet.devices.items()}
+    else:
+        rows = _rows_from_sites(view, site_totals(view, fleet) if totals is None else totals,
+                                level)
     if level is Level.COUNTY:
         for cid in view.counties:
             rows.setdefault(cid, CompletenessRow(level, cid, cid, 0, 0, 0, 0, 0, 0, 0, 0))

@@ -13,15 +13,24 @@ from :func:`analytics.water.irrigation_coefficients`; the city pools the valid s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
 
 from analytics.indicators.periods import Period, local_date
 from analytics.indicators.registry_view import DeviceRef, RegistryView
-from analytics.water import FlowMeterSpec, irrigation_coefficients, meter_totals
+from analytics.water import FlowMeterSpec, MeterTotal, irrigation_coefficients, meter_totals
 from storage.telemetry import TelemetryStore
 
 CITY = "city"
+
+
+class MeterTotals(Protocol):
+    """How the volume through each meter over CST days is obtained (``meter_totals``'s shape)."""
+
+    def __call__(self, *, store: TelemetryStore, meters: Sequence[FlowMeterSpec],
+                 first_day: date, last_day: date) -> list[MeterTotal]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +63,11 @@ def _spec(dev: DeviceRef) -> FlowMeterSpec:
 
 
 def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Period,
-                       active: Collection[str]) -> WaterFigures:
-    """η per county and city-wide over ``period`` (already clipped to "now")."""
+                       active: Collection[str], totals: MeterTotals | None = None) -> WaterFigures:
+    """η per county and city-wide over ``period`` (already clipped to "now"); ``totals``
+    reads the meters' volumes (default :func:`analytics.water.meter_totals`, reading by
+    reading; :class:`analytics.indicators.counters.CachedMeterTotals` from daily summaries)."""
+    read_totals: MeterTotals = totals or meter_totals
     groups: dict[str, list[FlowMeterSpec]] = defaultdict(list)
     unassigned: list[str] = []
     for dev in view.devices.values():
@@ -69,7 +81,7 @@ def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Per
     usable = {src: ms for src, ms in groups.items() if all(m.device_id in active for m in ms)}
     county_of = {src: _group_county(view, src, ms) for src, ms in groups.items()}
     meters = [m for ms in usable.values() for m in ms]
-    report = irrigation_coefficients(totals=meter_totals(
+    report = irrigation_coefficients(totals=read_totals(
         store=store, meters=meters, first_day=local_date(period.start_ms),
         last_day=local_date(period.end_ms - 1))) if meters else None
     valid = {} if report is None else {
