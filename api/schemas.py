@@ -85,6 +85,13 @@ class LatestOut(BaseModel):
     quality: int
 
 
+class DeviceLatestOut(BaseModel):
+    device_id: str
+    type: str
+    site_id: str
+    values: list[LatestOut] = Field(description="Newest value per quantity, by quantity.")
+
+
 class PointOut(BaseModel):
     device_id: str
     quantity: str

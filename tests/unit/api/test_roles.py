@@ -48,6 +48,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("POST", "/api/v1/devices/{device_id}/rotate-credentials"): ADMIN_ONLY,
     ("POST", "/api/v1/devices/{device_id}/revoke"): ADMIN_ONLY,
     ("GET", "/api/v1/telemetry"): STAFF,
+    ("GET", "/api/v1/telemetry/latest"): STAFF,
     ("GET", "/api/v1/ingest/stats"): ADMIN_ONLY,
     ("GET", "/api/v1/dead-letters"): ADMIN_ONLY,
     ("GET", "/api/v1/fields"): STAFF,
@@ -82,7 +83,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
 # Path parameters: ids that do not exist, so that calls allowed by role change nothing.
 SAMPLE = {"device_id": "ghost-device", "site_id": "ghost-site", "alert_id": "999999",
           "snapshot_id": "999999", "token_id": "999999", "key": d.DIGITISATION}
-QUERY = {"/api/v1/telemetry": {"device_id": "ghost-device", "quantity": "vwc_pct"}}
+QUERY = {"/api/v1/telemetry": {"device_id": "ghost-device", "quantity": "vwc_pct"},
+         "/api/v1/telemetry/latest": {"farm_id": "ghost-farm"}}
 
 
 def _keys(doc) -> set[str]:
