@@ -29,6 +29,7 @@ from storage.telemetry import (
     SeriesPoint,
     StoreRejected,
     StoreUnavailable,
+    finite_value,
 )
 
 if TYPE_CHECKING:
@@ -158,11 +159,11 @@ class LineEncoder:
                 if fk is None:
                     fk = self._field_key(r.quantity)
                 if r.quantity in quantities:  # keep the first, as SQLite's INSERT OR IGNORE
-                    self._value(r)
+                    finite_value(r)
                     j += 1
                     continue
                 quantities.add(r.quantity)
-                fields.append(fk + "=" + repr(self._value(r)))
+                fields.append(fk + "=" + repr(finite_value(r)))
                 if r.seq != seq or r.quality != quality:
                     seq, quality = max(seq, r.seq), quality | r.quality
                 j += 1
@@ -170,17 +171,6 @@ class LineEncoder:
                          f"quality={int(quality)}i {int(ts_ms)}")
             i = j
         return lines
-
-    @staticmethod
-    def _value(r: Reading) -> float:
-        """The reading's value as a finite float (``StoreRejected`` otherwise)."""
-        try:
-            value = float(r.value)
-        except (TypeError, ValueError) as exc:
-            raise StoreRejected(f"non-numeric value {r.value!r} for {r.device_id}") from exc
-        if value - value != 0.0:  # NaN or ±inf: line protocol has no spelling for them
-            raise StoreRejected(f"non-finite value {value!r} for {r.device_id}/{r.quantity}")
-        return value
 
     def _encode_grouped(self, readings: Sequence[Reading]) -> list[str]:
         """As ``encode``, grouping by ``(device_id, ts_ms)`` over the whole batch."""
@@ -191,7 +181,7 @@ class LineEncoder:
             key = field_keys.get(r.quantity)
             if key is None:
                 key = self._field_key(r.quantity)
-            value = self._value(r)
+            value = finite_value(r)
             gk = (r.device_id, r.ts_ms)
             group = groups.get(gk)
             if group is None:

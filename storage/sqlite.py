@@ -30,6 +30,7 @@ from storage.telemetry import (
     SeriesPoint,
     StoreRejected,
     StoreUnavailable,
+    finite_value,
 )
 
 if TYPE_CHECKING:
@@ -195,12 +196,7 @@ class SqliteTelemetryStore:
 
     @staticmethod
     def _coerced(r: Reading) -> Reading:
-        try:
-            value = float(r.value)
-        except (TypeError, ValueError) as exc:
-            raise StoreRejected(f"non-numeric value {r.value!r} for {r.device_id}") from exc
-        if value - value != 0.0:  # NaN or ±inf
-            raise StoreRejected(f"non-finite value {value!r} for {r.device_id}/{r.quantity}")
+        value = finite_value(r)
         return r if type(r.value) is float else r._replace(value=value)
 
     def _check_new_quantity(self, quantity: str) -> None:

@@ -102,6 +102,17 @@ class StoreRejected(StoreError):
     """The store refused the data itself (it will refuse it again): dead-letter it."""
 
 
+def finite_value(r: Reading) -> float:
+    """The reading's value as a finite float; ``StoreRejected`` for NaN, ±inf or a non-number."""
+    try:
+        value = float(r.value)
+    except (TypeError, ValueError) as exc:
+        raise StoreRejected(f"non-numeric value {r.value!r} for {r.device_id}") from exc
+    if value - value != 0.0:  # NaN or ±inf: neither store has a spelling for them
+        raise StoreRejected(f"non-finite value {value!r} for {r.device_id}/{r.quantity}")
+    return value
+
+
 class TelemetryStore(Protocol):
     """Where readings rest. Writes are idempotent on (device_id, quantity, ts_ms)."""
 
