@@ -143,3 +143,16 @@ def _log_time(line: bytes) -> float:
     """Epoch seconds of a line logged with farmtel's format (``%(asctime)s``, local time)."""
     stamp = line[:23].decode()  # "2026-05-09 07:35:25,123"
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def busy_cpu_s() -> float:
+    """CPU time the whole machine spent busy since boot, all cores [s] (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU time of this process and its reaped descendants [s]."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

@@ -67,7 +67,7 @@ import httpx  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from api.auth import Role, issue_token  # noqa: E402
-from bench._common import cpu_seconds, percentile  # noqa: E402
+from bench._common import busy_cpu_s, cpu_seconds, own_cpu_s, percentile  # noqa: E402
 from devices.catalogue import DEVICE_TYPES  # noqa: E402
 from devices.credentials import hash_password, new_secret  # noqa: E402
 from devices.registry import SHUOZHOU_COUNTIES, Device, Farm, Site, bump_version  # noqa: E402
@@ -401,19 +401,6 @@ def indicator_row(backend: str, store_url: str, influx_url: str | None, devices:
 
 
 # --- the run -----------------------------------------------------------------------------------
-
-
-def busy_cpu_s() -> float:
-    """CPU time the whole machine spent busy since boot, all cores [s] (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_s() -> float:
-    """CPU time of this process and its reaped descendants [s]."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 @dataclass(frozen=True)

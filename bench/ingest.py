@@ -6,8 +6,8 @@
 
 Everything is real and local: Mosquitto and InfluxDB on free loopback ports (tests/servers.py),
 `python -m farmtel.cli ingest` subprocesses with production settings (validation, dedupe,
-manual acknowledgement after durable writes, the streaming alert rules, MQTT 5 persistent
-session, default batching), a registry of --devices devices (default 100,000), and two
+manual acknowledgement after durable writes, MQTT 3.1.1 persistent session, default batching), a
+registry of --devices devices (default 100,000), and two
 publisher processes sending a realistic mix: nine in ten messages from soil probes (one
 record, 4 readings), one in ten from collar gateways (10 records of 3 readings).
 
@@ -25,7 +25,14 @@ Per run and per store backend, each phase on a fresh store:
   (device, quantity, timestamp) against everything the store holds.
 
 Once per run, the ceiling: a paho subscriber that only counts (QoS 1, the same subscriptions,
-protocol and receive maximum as ingest), live and draining; the table shows farmtel / ceiling.
+protocol and in-flight window as ingest), live and draining; the table shows farmtel / ceiling.
+With InfluxDB among the backends, also the naive pipeline of the issue, live: stock paho
+acknowledging on receipt, orjson, line protocol tagged by device only, 5,000-line ``/write``
+batches, no validation (the reference of "farmtel ≥ 0.8× naive").
+Ingest speaks MQTT 3.1.1 here, as by default: paho decodes the properties of every MQTT 5
+PUBLISH into a ``Properties`` object, about 17 µs a message on this machine; Mosquitto's
+``max_inflight_messages 10000`` (deploy/mosquitto.conf, tests/servers.py) gives 3.1.1
+subscribers the window MQTT 5's receive maximum would.
 
 The publishers are lean raw-socket MQTT clients (pre-encoded packets, QoS 1, every PUBACK
 checked in order) so that they offer far more than a Python subscriber takes while leaving the
@@ -36,11 +43,16 @@ is known to about 0.1 s; the broker autosaves with Debian's default interval (no
 as in the test fixture). Each phase writes into a fresh store, so InfluxDB creates the fleet's
 series during the phase (slower than writing into existing series).
 
-The defaults (30,000 messages = 198,000 readings per phase, 6 s of latency load) keep three runs
-of both backends under 10 minutes at the current ~2-3k msg/s per worker; raise --messages so
-that each phase lasts at least ~10 s when ingest gets faster. Results go to
+The defaults (40,000 messages = 264,000 readings per phase, 8 s of latency load) keep three runs
+of both backends under 10 minutes at ~4-7k msg/s per worker; raise --messages so that each
+phase lasts at least ~10 s when ingest gets faster. Results go to
 bench/results/ingest-<timestamp>.json, with a table on stdout (median of the runs, min-max).
 Exit status 1 if any reading was lost or duplicated.
+
+Streaming alert rules: in the production topology (docker-compose.yml) they run in their own
+`farmtel alerts` consumer and ingest only stores (FARMTEL_INGEST_ALERTS=false); that is the
+default here (``--alerts separate``; the alerts process is not started, so its CPU is not on
+this machine's bill). ``--alerts in-ingest`` measures workers that also evaluate the rules.
 """
 
 from __future__ import annotations
@@ -75,7 +87,15 @@ sys.path.insert(0, str(ROOT))  # before bench/, which holds this file, named lik
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
-from _common import IngestProcess, cpu_seconds, ingest_env, percentile, rss_kib  # noqa: E402
+from _common import (  # noqa: E402
+    IngestProcess,
+    busy_cpu_s,
+    cpu_seconds,
+    ingest_env,
+    own_cpu_s,
+    percentile,
+    rss_kib,
+)
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
@@ -110,7 +130,6 @@ REPORT_STEP_MS = 60_000  # spacing of one device's successive records
 PROBE_STEP_MS = 10
 MARKERS_PER_S = 20
 STATS_INTERVAL_S = "0.1"
-SESSION_EXPIRY_S = 3600
 RECEIVE_MAXIMUM = 10_000  # as ingest's MqttSource announces
 PUBLISHERS = 2
 ADMIN_TOKEN = "ft_bench"
@@ -462,17 +481,39 @@ def _connect_props(expiry_s: int) -> Properties:
     return props
 
 
+@contextlib.contextmanager
+def _subscribed(port: int, client_id: str, on_message: Callable[..., None],
+                state: dict[str, Any]) -> Iterator[None]:
+    """A paho subscriber (MQTT 3.1.1, QoS 1, persistent session, as ingest) to the telemetry
+    topics, between SUBACK and disconnect; ``state["connected"]`` is when it connected."""
+    subscribed = threading.Event()
+
+    def on_connect(client: mqtt.Client, *_: Any) -> None:
+        state["connected"] = time.time()
+        client.subscribe([(t, 1) for t in subscription_topics()])
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        if not subscribed.wait(10):
+            raise TimeoutError("no SUBACK")
+        yield
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def _counter_main(conn: Connection) -> None:
     """The ceiling: a paho subscriber (QoS 1, persistent session) that only counts."""
 
     def count(conn: Connection, *, port: int, client_id: str, target: int,
               timeout_s: float) -> dict[str, float]:
         state = {"n": 0, "first": 0.0, "last": 0.0, "connected": 0.0}
-        subscribed, done = threading.Event(), threading.Event()
-
-        def on_connect(client: mqtt.Client, *_: Any) -> None:
-            state["connected"] = time.time()
-            client.subscribe([(t, 1) for t in subscription_topics()])
+        done = threading.Event()
 
         def on_message(*_: Any) -> None:
             now = time.time()
@@ -483,24 +524,65 @@ def _counter_main(conn: Connection) -> None:
             if n >= target:
                 done.set()
 
-        client = _mqtt5_client(client_id)
-        client.on_connect = on_connect
-        client.on_subscribe = lambda *_: subscribed.set()
-        client.on_message = on_message
-        client.connect("127.0.0.1", port, clean_start=False,
-                       properties=_connect_props(SESSION_EXPIRY_S))
-        client.loop_start()
-        try:
-            if not subscribed.wait(10):
-                raise TimeoutError("no SUBACK")
+        with _subscribed(port, client_id, on_message, state):
             conn.send(("ready", state["connected"]))
             done.wait(timeout_s)
-        finally:
-            client.disconnect()
-            client.loop_stop()
         return dict(state)
 
-    _serve(conn, {"count": count})
+    def naive(conn: Connection, *, port: int, client_id: str, target: int, influx_url: str,
+              database: str, timeout_s: float) -> dict[str, float]:
+        """The issue's reference pipeline: subscribe (QoS 1, paho acknowledging on receipt),
+        parse with orjson, line protocol tagged by device only, 5,000-line ``/write`` batches
+        over one keep-alive connection. No validation, no registry, no manual ack."""
+        state = {"n": 0, "lines": 0, "connected": 0.0, "last_write": 0.0}
+        inbox: list[tuple[str, bytes]] = []
+        lock, done = threading.Lock(), threading.Event()
+
+        def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            with lock:
+                inbox.append((msg.topic, msg.payload))
+
+        def writer() -> None:
+            http = httpx.Client(base_url=influx_url, timeout=30)
+            http.post("/query", params={"q": f'CREATE DATABASE "{database}"'})
+            lines: list[str] = []
+            messages = 0
+            while not done.is_set():
+                with lock:
+                    batch, inbox[:] = inbox[:], []
+                if not batch:
+                    time.sleep(0.002)
+                for topic, payload in batch:
+                    doc = orjson.loads(payload)
+                    sender = topic.split("/")[2]
+                    for rec in doc.get("records") or [doc]:
+                        ts = datetime.fromisoformat(rec["ts"]).timestamp() * 1000
+                        fields = ",".join(f"{k}={float(v)!r}" for k, v in rec["readings"].items())
+                        lines.append(f"telemetry,device_id={rec.get('device_id', sender)} "
+                                     f"{fields} {int(ts)}")
+                    messages += 1
+                if lines and (len(lines) >= 5000 or not batch):
+                    http.post("/write", params={"db": database, "precision": "ms"},
+                              content="\n".join(lines).encode()).raise_for_status()
+                    state["lines"] += len(lines)
+                    state["n"], state["last_write"] = messages, time.time()
+                    lines = []
+                    if messages >= target:
+                        done.set()
+            http.close()
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        try:
+            with _subscribed(port, client_id, on_message, state):
+                conn.send(("ready", state["connected"]))
+                done.wait(timeout_s)
+        finally:
+            done.set()
+            thread.join(30)
+        return dict(state)
+
+    _serve(conn, {"count": count, "naive": naive})
 
 
 class Children:
@@ -710,7 +792,8 @@ class Bench:
 
     def worker(self, store_url: str, client_id: str, shared_group: str | None = None,
                ) -> IngestProcess:
-        extra = {"mqtt_protocol": "5", "stats_interval_s": STATS_INTERVAL_S}
+        extra = {"mqtt_protocol": "3.1.1", "stats_interval_s": STATS_INTERVAL_S,
+                 "ingest_alerts": "true" if self.args.alerts == "in-ingest" else "false"}
         if shared_group:
             extra["mqtt_shared_group"] = shared_group
         env = ingest_env(data_dir=self.tmp / "data", store_url=store_url, mqtt_port=self.port,
@@ -848,6 +931,27 @@ class Bench:
             if out[phase]["received"] < n:
                 raise RuntimeError(f"ceiling {phase}: received {out[phase]['received']} of {n}")
         return out
+
+    def naive(self, tag: str) -> dict[str, Any]:
+        """Live through the naive pipeline into InfluxDB (the reference of the issue's targets)."""
+        assert self.influx is not None
+        conn, n = self.children.counter, self.messages
+        client_id, database = f"bench-naive-{tag}", f"naive_{tag}".replace("-", "_")
+        conn.send(("naive", {"port": self.port, "client_id": client_id, "target": n,
+                             "influx_url": f"http://127.0.0.1:{self.influx.port}",
+                             "database": database, "timeout_s": 300}))
+        _answer(conn, expect="ready")
+        pubs = self.children.publish(self.port, self.per_publisher)
+        got = _answer(conn)
+        clear_session(self.port, client_id)
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"http://127.0.0.1:{self.influx.port}/query",
+                       params={"q": f'DROP DATABASE "{database}"'}, timeout=60)
+        if got["n"] < n:
+            raise RuntimeError(f"naive pipeline stored {got['n']} of {n} messages")
+        start = min(p["started"] for p in pubs)
+        return {"msg_s": n / (got["last_write"] - start), "lines": got["lines"],
+                "offered_msg_s": n / (max(p["published"] for p in pubs) - start)}
 
     def live(self, backend: str, tag: str, workers: int) -> dict[str, Any]:
         """Full speed with ``workers`` workers (a shared subscription when more than one)."""
@@ -1028,6 +1132,12 @@ def spread(values: Iterable[float]) -> dict[str, float]:
 
 
 PHASES = ("live", "drain", "live2", "latency")
+
+
+def _naive(run: dict[str, Any]) -> float:
+    """The naive pipeline's live msg/s of the run (NaN without InfluxDB in the run)."""
+    naive = run["ceiling"].get("naive")
+    return float(naive["msg_s"]) if naive else float("nan")
 ROWS: list[tuple[str, str, Callable[[dict[str, Any]], float], str]] = [
     # (label, unit, value of one run of one backend, format)
     ("live, 1 worker", "msg/s", lambda r: r["live"]["msg_s"], ",.0f"),
@@ -1036,6 +1146,8 @@ ROWS: list[tuple[str, str, Callable[[dict[str, Any]], float], str]] = [
     ("  ceiling (counting subscriber)", "msg/s", lambda r: r["ceiling"]["live"]["msg_s"], ",.0f"),
     ("  farmtel / ceiling", "", lambda r: r["live"]["msg_s"] / r["ceiling"]["live"]["msg_s"],
      ".2f"),
+    ("  naive pipeline into InfluxDB", "msg/s", lambda r: _naive(r), ",.0f"),
+    ("  farmtel / naive pipeline", "", lambda r: r["live"]["msg_s"] / _naive(r), ".2f"),
     ("drain, 1 worker", "msg/s", lambda r: r["drain"]["msg_s"], ",.0f"),
     ("drain, 1 worker", "readings/s", lambda r: r["drain"]["readings_s"], ",.0f"),
     ("  ceiling (counting subscriber)", "msg/s", lambda r: r["ceiling"]["drain"]["msg_s"],
@@ -1087,28 +1199,18 @@ def table(runs: list[dict[str, Any]], backends: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def busy_cpu_s() -> float:
-    """CPU time the whole machine spent busy since boot, all cores [s] (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_s() -> float:
-    """CPU time of this process and its reaped descendants [s]."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def run_all(bench: Bench, args: argparse.Namespace, started: float) -> list[dict[str, Any]]:
     """Every run: the ceiling, then each backend's phases."""
     runs: list[dict[str, Any]] = []
     for run in range(args.runs):
         result: dict[str, Any] = {"ceiling": bench.ceiling(f"r{run}")}
         c = result["ceiling"]
+        if "influxdb" in args.backends:
+            c["naive"] = bench.naive(f"r{run}")
+        naive = f", naive pipeline {c['naive']['msg_s']:,.0f} msg/s" if "naive" in c else ""
         print(f"run {run + 1}: ceiling live {c['live']['msg_s']:,.0f} msg/s (offered "
-              f"{c['live']['offered_msg_s']:,.0f}), drain {c['drain']['msg_s']:,.0f} msg/s",
-              flush=True)
+              f"{c['live']['offered_msg_s']:,.0f}), drain {c['drain']['msg_s']:,.0f} msg/s"
+              f"{naive}", flush=True)
         for backend in args.backends:
             tag = f"{backend}-r{run}"
             r = {"live": bench.live(backend, f"{tag}-live", 1),
@@ -1129,16 +1231,19 @@ def run_all(bench: Bench, args: argparse.Namespace, started: float) -> list[dict
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--messages", type=int, default=30_000,
+    ap.add_argument("--messages", type=int, default=40_000,
                     help="messages per phase (both publishers together)")
     ap.add_argument("--devices", type=int, default=100_000, help="registered devices")
     ap.add_argument("--backends", default="sqlite,influxdb",
                     help="comma-separated: sqlite, influxdb")
-    ap.add_argument("--latency-s", type=float, default=6.0,
+    ap.add_argument("--latency-s", type=float, default=8.0,
                     help="length of the fixed-load latency phase [s] (at most --messages worth)")
     ap.add_argument("--latency-rate", type=int, default=5_000,
                     help="offered load of the latency phase [msg/s]")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--alerts", choices=("separate", "in-ingest"), default="separate",
+                    help="separate: ingest only stores, as in docker-compose.yml (default); "
+                         "in-ingest: each worker also evaluates the streaming alert rules")
     ap.add_argument("--publisher", choices=("lean", "reliable"), default="lean",
                     help="lean: raw-socket QoS 1 publishers (default); reliable: the "
                          "simulators' paho ReliablePublisher (window 100), itself the limit")
@@ -1171,7 +1276,7 @@ def main() -> int:
             "latency_messages": int(args.latency_rate * bench.latency_s),
             "markers_per_s": MARKERS_PER_S, "backends": args.backends,
             "stats_interval_s": float(STATS_INTERVAL_S),
-            "worker": "python -m farmtel.cli ingest: MQTT 5, batches of 5000 readings / 200 ms",
+            "worker": "python -m farmtel.cli ingest: MQTT 3.1.1, batches of 5000 readings / 200 ms",
         }
         print(f"ingest bench: {args.runs} run(s) x {', '.join(args.backends)}; "
               f"{bench.fleet.size:,} registered devices; per phase {bench.messages:,} messages "
