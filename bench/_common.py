@@ -12,12 +12,14 @@ otherwise shadow the ``ingest`` package).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -156,3 +158,26 @@ def own_cpu_s() -> float:
     """CPU time of this process and its reaped descendants [s]."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None, *, threads: bool = False) -> Iterator[None]:
+    """py-spy samples process ``pid`` meanwhile (raw collapsed stacks into ``out``, 250 Hz);
+    nothing when ``out`` is None."""
+    if out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    argv = [spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "-o", str(out)]
+    proc = subprocess.Popen(argv + (["--threads"] if threads else []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

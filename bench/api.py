@@ -47,7 +47,6 @@ import importlib.util
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -67,7 +66,7 @@ import httpx  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from api.auth import Role, issue_token  # noqa: E402
-from bench._common import busy_cpu_s, cpu_seconds, own_cpu_s, percentile  # noqa: E402
+from bench._common import busy_cpu_s, cpu_seconds, own_cpu_s, percentile, py_spy  # noqa: E402
 from devices.catalogue import DEVICE_TYPES  # noqa: E402
 from devices.credentials import hash_password, new_secret  # noqa: E402
 from devices.registry import SHUOZHOU_COUNTIES, Device, Farm, Site, bump_version  # noqa: E402
@@ -360,26 +359,9 @@ def measure(client: httpx.Client, path: ReadPath, *, warmup: int, n: int, budget
             "errors": errors}
 
 
-@contextlib.contextmanager
-def profiled(profile_dir: Path | None, pid: int, name: str) -> Iterator[None]:
+def profiled(profile_dir: Path | None, pid: int, name: str) -> contextlib.AbstractContextManager[None]:
     """With ``--profile DIR``: py-spy samples the API process meanwhile (collapsed stacks)."""
-    if profile_dir is None:
-        yield
-        return
-    profile_dir.mkdir(parents=True, exist_ok=True)
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--format",
-                             "raw", "-o", str(profile_dir / f"{name}.txt")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    return py_spy(pid, profile_dir / f"{name}.txt" if profile_dir is not None else None)
 
 
 INDICATOR_MODULE = "bench.indicators"

@@ -64,11 +64,9 @@ import multiprocessing
 import os
 import random
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -94,6 +92,7 @@ from _common import (  # noqa: E402
     ingest_env,
     own_cpu_s,
     percentile,
+    py_spy,
     rss_kib,
 )
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
@@ -868,26 +867,11 @@ class Bench:
         elif self.influx is not None:
             self.influx.query(f'DROP DATABASE "{store_url.rsplit("/", 1)[1]}"')
 
-    @contextlib.contextmanager
-    def profiled(self, pid: int, name: str, wanted: bool = True) -> Iterator[None]:
+    def profiled(self, pid: int, name: str, wanted: bool = True,
+                 ) -> contextlib.AbstractContextManager[None]:
         """With --profile: py-spy samples the worker meanwhile (collapsed stacks per thread)."""
-        if self.args.profile is None or not wanted:
-            yield
-            return
-        self.args.profile.mkdir(parents=True, exist_ok=True)
-        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--threads",
-                                 "--format", "raw", "-o", str(self.args.profile / f"{name}.txt")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            yield
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        out = self.args.profile / f"{name}.txt" if self.args.profile and wanted else None
+        return py_spy(pid, out, threads=True)
 
     def finish(self, workers: list[IngestProcess], client_ids: Sequence[str]) -> None:
         for worker in workers:
