@@ -144,17 +144,9 @@ class AlertFeed:
         for rej in decoded.rejections:
             m.rejected += 1
             m.by_reason[rej.reason.value] = m.by_reason.get(rej.reason.value, 0) + 1
-        seen_add = self._seen.add
-        last_key: tuple[str, int, int] | None = None
-        fresh = True
-        for r in decoded.readings:  # one key per record: (device, timestamp, seq)
-            key = (r.device_id, r.ts_ms, r.seq)
-            if key != last_key:
-                fresh, last_key = seen_add(key), key
-                if not fresh:
-                    m.duplicates += 1
-            if fresh:
-                self._readings.append(r)
+        fresh, duplicates = self._seen.fresh(decoded.readings)
+        m.duplicates += duplicates
+        self._readings += fresh
 
     def _hand_over(self) -> None:
         m = self.metrics

@@ -7,6 +7,9 @@ guarantee: evicting an old key can only let a duplicate reach the store, where i
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
+
+from storage.telemetry import Reading
 
 
 class RecentKeys:
@@ -27,6 +30,27 @@ class RecentKeys:
         if len(keys) > self._capacity:
             keys.popitem(last=False)
         return True
+
+    def fresh(self, readings: Iterable[Reading]) -> tuple[list[Reading], int]:
+        """The readings whose record was not seen recently, and how many records were.
+
+        One key per record: its readings come together and share (device, timestamp, seq).
+        """
+        seen_add = self.add
+        fresh: list[Reading] = []
+        duplicates = 0
+        last_key: tuple[str, int, int] | None = None
+        last_new = True
+        for r in readings:
+            key = (r.device_id, r.ts_ms, r.seq)
+            if key != last_key:
+                last_new = seen_add(key)
+                if not last_new:
+                    duplicates += 1
+                last_key = key
+            if last_new:
+                fresh.append(r)
+        return fresh, duplicates
 
     def __len__(self) -> int:
         return len(self._keys)

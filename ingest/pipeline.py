@@ -108,19 +108,8 @@ class IngestPipeline(Generic[Token]):
         if decoded.rejections:
             self._reject(decoded.rejections, payload, self._dead)
         if decoded.readings:
-            seen_add = self._seen.add
-            fresh: list[Reading] = []
-            last_key: tuple[str, int, int] | None = None
-            last_new = True
-            for r in decoded.readings:
-                key = (r.device_id, r.ts_ms, r.seq)
-                if key != last_key:
-                    last_new = seen_add(key)
-                    if not last_new:
-                        m.duplicate_records += 1
-                    last_key = key
-                if last_new:
-                    fresh.append(r)
+            fresh, duplicates = self._seen.fresh(decoded.readings)
+            m.duplicate_records += duplicates
             m.readings_decoded += len(fresh)
             self._readings.extend(fresh)
         self._tokens.append(token)

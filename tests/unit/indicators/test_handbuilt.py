@@ -15,7 +15,7 @@ from analytics.indicators.progress import Status, line_fraction
 from analytics.indicators.reference import DenominatorKey, Denominators, SourcedValue, parse_sector_weights
 from analytics.indicators.rollup import Level, rollup
 from analytics.indicators.service import evaluate
-from tests.unit.indicators.handbuilt import DAY, T0, open_handbuilt
+from tests.unit.indicators.handbuilt import DAY, T0
 
 PERIOD = range_period(T0, T0 + DAY)
 NOW = T0 + 2 * DAY
@@ -27,13 +27,6 @@ WEIGHTS = parse_sector_weights({"version": "test", "weights": [
     {"sector": "aquaculture", "share": 0.0, "source": "test"},
 ]})
 NO_OFFICIAL = Denominators("none", {}, {})
-
-
-@pytest.fixture
-def env(tmp_path):
-    sessions, store = open_handbuilt(tmp_path)
-    yield sessions, store
-    store.close()
 
 
 def _evaluate(env, denominators=NO_OFFICIAL, config=CONFIG):

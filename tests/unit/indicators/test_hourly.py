@@ -31,7 +31,7 @@ from analytics.indicators.service import evaluate
 from analytics.water import FlowMeterSpec, meter_totals
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import Reading
-from tests.unit.indicators.handbuilt import DAY, PLACES, T0, _device, open_handbuilt, readings
+from tests.unit.indicators.handbuilt import DAY, PLACES, T0, _device, readings
 from tests.unit.indicators.test_handbuilt import NO_OFFICIAL, WEIGHTS
 from tests.unit.indicators.test_vectorised import _meter
 
@@ -40,13 +40,6 @@ PERIOD = range_period(T0, T0 + DAY)
 NOW = T0 + 2 * DAY
 HOURLY = IndicatorConfig(active_threshold_pct=80.0, max_windows_per_device=24)  # 1 h windows
 D1, D2 = date(2025, 6, 1), date(2025, 6, 2)  # CST days: the period is 08:00 on D1 to 08:00 on D2
-
-
-@pytest.fixture
-def env(tmp_path):
-    sessions, store = open_handbuilt(tmp_path)
-    yield sessions, store
-    store.close()
 
 
 def _evaluate(env, config=HOURLY, now=NOW):

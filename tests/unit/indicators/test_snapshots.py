@@ -31,20 +31,12 @@ from analytics.indicators.targets import (
     store_target_set,
     target_sets,
 )
-from tests.unit.indicators.handbuilt import open_handbuilt
 
 CONFIG = IndicatorConfig()
 
 
 def ms(*args: int) -> int:
     return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
-
-
-@pytest.fixture
-def env(tmp_path):
-    sessions, store = open_handbuilt(tmp_path)
-    yield sessions, store
-    store.close()
 
 
 def _count(sessions) -> int:

@@ -1,0 +1,14 @@
+"""Shared fixture: the hand-built registry and its telemetry store."""
+
+from __future__ import annotations
+
+import pytest
+
+from .handbuilt import open_handbuilt
+
+
+@pytest.fixture
+def env(tmp_path):
+    sessions, store = open_handbuilt(tmp_path)
+    yield sessions, store
+    store.close()
