@@ -28,7 +28,7 @@ from analytics.alerts.store import Alert
 from api.web.session import SESSION_COOKIE
 from devices.registry import Device, Site
 from farmtel.runtime import build_api
-from tests.unit.web.stack import WebStack, build_stack
+from tests.unit.api.web.stack import WebStack, build_stack
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium, installed by `make servers`
 

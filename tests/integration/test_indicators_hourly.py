@@ -24,8 +24,8 @@ from storage.influx import InfluxTelemetryStore
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import TelemetryStore
-from tests.unit.indicators.handbuilt import DAY, T0, build_registry, readings
-from tests.unit.indicators.test_handbuilt import NO_OFFICIAL, WEIGHTS
+from tests.unit.analytics.indicators.handbuilt import DAY, T0, build_registry, readings
+from tests.unit.analytics.indicators.test_handbuilt import NO_OFFICIAL, WEIGHTS
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -31,9 +31,9 @@ from analytics.indicators.service import evaluate
 from analytics.water import FlowMeterSpec, meter_totals
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import Reading
-from tests.unit.indicators.handbuilt import DAY, PLACES, T0, _device, readings
-from tests.unit.indicators.test_handbuilt import NO_OFFICIAL, WEIGHTS
-from tests.unit.indicators.test_vectorised import _meter
+from tests.unit.analytics.indicators.handbuilt import DAY, PLACES, T0, _device, readings
+from tests.unit.analytics.indicators.test_handbuilt import NO_OFFICIAL, WEIGHTS
+from tests.unit.analytics.indicators.test_vectorised import _meter
 
 H = 3_600_000
 PERIOD = range_period(T0, T0 + DAY)

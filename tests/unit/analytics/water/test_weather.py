@@ -18,7 +18,7 @@ from analytics.water import (
     station_daily_weather,
 )
 from storage.telemetry import RangeQuery
-from tests.unit.water.conftest import at, ten_minute_day, write_series
+from tests.unit.analytics.water.conftest import at, ten_minute_day, write_series
 
 DAY = date(2024, 6, 15)  # day of year 167
 DOY = 167

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from farmtel.runtime import build_api
-from tests.unit.web.stack import WebStack, build_stack
+from tests.unit.api.web.stack import WebStack, build_stack
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analytics.alerts import AlertEngine, Severity, TransitionKind, default_rules
 from devices.directory import DeviceInfo
-from tests.unit.alerts.helpers import MIN, T0, kinds, reading
+from tests.unit.analytics.alerts.helpers import MIN, T0, kinds, reading
 
 OPENED, RESOLVED = TransitionKind.OPENED, TransitionKind.RESOLVED
 

@@ -16,7 +16,7 @@ from analytics.alerts import (
     default_rules,
 )
 from storage.telemetry import Quality, Reading
-from tests.unit.alerts.helpers import MIN, T0, feed, kinds, reading
+from tests.unit.analytics.alerts.helpers import MIN, T0, feed, kinds, reading
 
 OPENED, CHANGED, RESOLVED = (TransitionKind.OPENED, TransitionKind.SEVERITY_CHANGED,
                              TransitionKind.RESOLVED)

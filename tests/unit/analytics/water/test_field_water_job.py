@@ -10,8 +10,7 @@ from sqlalchemy import select
 from analytics.field_records import FieldAdvice, FieldDay, StationDay
 from analytics.field_water_job import run_field_water
 from devices.registry import Site
-
-from .conftest import DAY_MS
+from storage.clock import DAY_MS
 
 
 def test_a_dry_spell_leads_to_irrigation_advice_that_irrigation_clears(farm):

@@ -29,7 +29,7 @@ from analytics.alerts.store import (
 from devices.directory import DeviceInfo
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Reading
-from tests.unit.alerts.helpers import MIN, T0, feed, kinds, reading
+from tests.unit.analytics.alerts.helpers import MIN, T0, feed, kinds, reading
 
 OPENED, CHANGED, RESOLVED = (TransitionKind.OPENED, TransitionKind.SEVERITY_CHANGED,
                              TransitionKind.RESOLVED)

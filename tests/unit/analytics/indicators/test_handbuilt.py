@@ -15,7 +15,7 @@ from analytics.indicators.progress import Status, line_fraction
 from analytics.indicators.reference import DenominatorKey, Denominators, SourcedValue, parse_sector_weights
 from analytics.indicators.rollup import Level, rollup
 from analytics.indicators.service import evaluate
-from tests.unit.indicators.handbuilt import DAY, T0
+from tests.unit.analytics.indicators.handbuilt import DAY, T0
 
 PERIOD = range_period(T0, T0 + DAY)
 NOW = T0 + 2 * DAY

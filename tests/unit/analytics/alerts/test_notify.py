@@ -14,7 +14,7 @@ import pytest
 
 from analytics.alerts import Severity, SubjectType, Transition, TransitionKind
 from analytics.alerts.notify import FanoutNotifier, MqttAlertPublisher, WebhookNotifier
-from tests.unit.alerts.helpers import T0
+from tests.unit.analytics.alerts.helpers import T0
 
 
 def transition(subject_id: str = "dev-1", **kw: object) -> Transition:

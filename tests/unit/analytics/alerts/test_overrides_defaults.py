@@ -23,7 +23,7 @@ from analytics.alerts.rules import TITLE_FIELDS
 from devices.catalogue import DEVICE_TYPES
 from devices.registry import SiteKind
 from storage.telemetry import Reading
-from tests.unit.alerts.helpers import MIN, T0, feed, kinds, reading
+from tests.unit.analytics.alerts.helpers import MIN, T0, feed, kinds, reading
 
 
 def by_id(rules: tuple[Rule, ...], rule_id: str) -> Any:

@@ -1,9 +1,9 @@
-"""A simulated farm backfilled straight into a real SQLite store."""
+"""Fixtures shared by the unit tests: a simulated demo farm backfilled into a real SQLite store."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -14,15 +14,9 @@ from devices.registry import Site
 from farmtel.runtime import Metadata, open_metadata
 from simulators.fleet import FleetRunner, ensure_fleet, load_fleet
 from simulators.sink import StoreSink
+from storage.clock import DAY_MS, cst_date, cst_midnight_ms
 from storage.sqlite import SqliteTelemetryStore
 from tests.helpers import settings_for
-
-DAY_MS = 86_400_000
-CST = timedelta(hours=8)
-
-
-def cst_midnight_ms(day: date) -> int:
-    return int((datetime(day.year, day.month, day.day, tzinfo=UTC) - CST).timestamp() * 1000)
 
 
 @dataclass
@@ -44,7 +38,7 @@ class Farm:
 
     @property
     def today(self) -> date:
-        return (datetime.fromtimestamp(self.now_ms / 1000, tz=UTC) + CST).date()
+        return cst_date(self.now_ms)
 
 
 @pytest.fixture

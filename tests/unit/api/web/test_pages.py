@@ -17,7 +17,7 @@ from api.web import LiveSettings, create_web_app
 from api.web.charts import MAX_POINTS
 from api.web.session import SESSION_COOKIE
 from devices.registry import Device, Site
-from tests.unit.web.stack import WebStack, csrf_of, sign_in
+from tests.unit.api.web.stack import WebStack, csrf_of, sign_in
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -16,7 +16,7 @@ from analytics.alerts import (
 )
 from analytics.alerts.derived import thi, vpd_kpa
 from storage.telemetry import Reading
-from tests.unit.alerts.helpers import DAY, HOUR, MIN, T0, feed, kinds, reading
+from tests.unit.analytics.alerts.helpers import DAY, HOUR, MIN, T0, feed, kinds, reading
 
 OPENED, CHANGED, RESOLVED = (TransitionKind.OPENED, TransitionKind.SEVERITY_CHANGED,
                              TransitionKind.RESOLVED)
