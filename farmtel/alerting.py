@@ -9,9 +9,9 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from analytics.alert_service import AlertService, load_site_overrides
 from analytics.alerts import AlertEngine, default_rules
 from analytics.alerts.notify import FanoutNotifier, MqttAlertPublisher, Notifier, WebhookNotifier
+from analytics.alerts.service import AlertService, load_site_overrides
 from analytics.alerts.store import AlertRepository
 from devices.directory import DeviceDirectory
 from farmtel.runtime import Metadata

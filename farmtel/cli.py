@@ -46,7 +46,7 @@ def _serve_api(app: Any, settings: Settings) -> None:
 def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     """Everything in one process tree: broker (embedded unless configured), ingest, API,
     scheduler, and optionally a simulated fleet."""
-    from analytics.jobs import build_scheduler
+    from analytics.scheduling.scheduler import build_scheduler
     from devices.directory import DeviceDirectory
     from farmtel.alerting import build_alert_service
     from farmtel.broker import EmbeddedBroker
@@ -191,7 +191,7 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     """The analytics scheduler alone: field water, no-data and depletion alerts."""
-    from analytics.jobs import build_scheduler
+    from analytics.scheduling.scheduler import build_scheduler
     from devices.directory import DeviceDirectory
     from farmtel.alerting import build_alert_service
     from farmtel.runtime import open_metadata, open_telemetry

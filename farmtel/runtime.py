@@ -15,10 +15,10 @@ from paho.mqtt.client import MQTTv5, MQTTv311
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-import analytics.alert_service
+import analytics.alerts.service
 import analytics.alerts.store
-import analytics.field_records
-import analytics.job_runs
+import analytics.scheduling.runs
+import analytics.water.records
 import ingest.deadletters
 import ingest.stats_store
 from api.app import create_app
@@ -43,8 +43,8 @@ from storage.telemetry import Reading, TelemetryStore
 
 log = logging.getLogger(__name__)
 
-TABLE_MODULES = (analytics.alert_service, analytics.alerts.store, analytics.field_records,
-                 analytics.job_runs, ingest.deadletters, ingest.stats_store)
+TABLE_MODULES = (analytics.alerts.service, analytics.alerts.store, analytics.water.records,
+                 analytics.scheduling.runs, ingest.deadletters, ingest.stats_store)
 """Modules whose tables must be registered before the schema is created."""
 
 

@@ -13,13 +13,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from analytics.alert_service import AlertService
-from analytics.jobs import cst_midnight_ms, field_water_job
+from analytics.alerts.service import AlertService
+from analytics.water.job import field_water_job
 from devices.directory import DeviceDirectory
 from farmtel.runtime import Metadata
 from simulators.fleet import COUNTY_IDS, FleetRunner, load_fleet
 from simulators.sink import StoreSink
 from simulators.water import FlowMeterModel
+from storage.clock import cst_midnight_ms
 from storage.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)

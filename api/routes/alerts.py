@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from analytics.alert_service import SiteRuleOverride
 from analytics.alerts import apply_overrides, default_rules
+from analytics.alerts.service import SiteRuleOverride
 from analytics.alerts.store import Alert, AlertNotFound, AlertRepository, InvalidTransition
 from analytics.alerts.transitions import TransitionKind
 from api.deps import AnyRole, DbSession, FieldStaff, Principal, Services

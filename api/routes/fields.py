@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from analytics.field_records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from analytics.water import FlowMeterSpec, irrigation_coefficients, meter_totals, water_use_efficiency
+from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from api.deps import DbSession, FieldStaff, Principal, Services
 from api.scope import ensure_device_visible, ensure_site_visible, farm_clause, visible_farm_ids
 from devices.registry import Device, Farm, Site

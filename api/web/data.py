@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics.alert_service import SiteRuleOverride
 from analytics.alerts import apply_overrides, default_rules
+from analytics.alerts.service import SiteRuleOverride
 from analytics.alerts.store import OPEN_KEY, Alert, AlertEvent
 from api.deps import ApiServices, Principal
 from api.routes.devices import list_devices

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.agronomy import thi_nrc, vapour_pressure_deficit_kpa
-from analytics.field_records import FieldAdvice, FieldDay
+from analytics.water.records import FieldAdvice, FieldDay
 from analytics.water.soil import soil_from_attributes
 from api.web.charts import (
     Band,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.field_water_job import run_field_water
+from analytics.water.job import run_field_water
 from api.auth import Role, issue_token
 from farmtel.runtime import build_api
 from tests.helpers import ADMIN_TOKEN

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from analytics.field_records import FieldAdvice, FieldDay, StationDay
-from analytics.field_water_job import run_field_water
+from analytics.water.job import run_field_water
+from analytics.water.records import FieldAdvice, FieldDay, StationDay
 from devices.registry import Site
 from storage.clock import DAY_MS
 

@@ -5,12 +5,13 @@ fallback); for every field with a crop and planting date it runs the FAO-56 bala
 ``max(planting date, today - lookback)`` to yesterday with the station of its farm (else of
 its county), starting at field capacity on the first day that has a station ET0 (probes
 nudge it towards the measured state), and writes today's advice. Results are upserted into the metadata DB
-(``analytics.field_records``), so a rerun replaces a day computed from partial data.
+(``analytics.water.records``), so a rerun replaces a day computed from partial data.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from analytics.field_records import FieldAdvice, FieldDay, StationDay
+from analytics.alerts.service import AlertService
 from analytics.water import (
     DailyWeather,
     FieldBalance,
@@ -29,7 +30,9 @@ from analytics.water import (
     field_water_balance,
     station_daily_weather,
 )
+from analytics.water.records import FieldAdvice, FieldDay, StationDay
 from devices.registry import Device, Farm, Site
+from storage.clock import cst_midnight_ms, cst_today
 from storage.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -159,3 +162,23 @@ def _run_field(session: Session, store: TelemetryStore, site: Site,
     run.fields += 1
     run.advice.append(advice)
     return None
+
+
+def field_water_job(sessions: sessionmaker[Any], store: TelemetryStore,
+                    alerts: AlertService | None,
+                    today: Callable[[], date] = cst_today) -> FieldWaterRun:
+    """Run the field-water computation for today (CST) and feed the depletion rule."""
+    day = today()
+    run = run_field_water(sessions, store, today=day)
+    if alerts is None or not run.advice:
+        return run
+    with sessions() as session:
+        where = {a.site_id: session.get(Site, a.site_id) for a in run.advice}
+        items = []
+        for a in run.advice:
+            site = where[a.site_id]
+            if site is not None:
+                items.append((a.site_id, site.farm_id, site.farm.county_id,
+                              cst_midnight_ms(day), a.depletion_mm, a.raw_mm))
+    alerts.water_balance(items)
+    return run

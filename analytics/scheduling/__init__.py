@@ -1,0 +1,1 @@
+"""The analytics scheduler (``scheduler``) and its once-per-period run guard (``runs``)."""
