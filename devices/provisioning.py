@@ -11,12 +11,29 @@ from sqlalchemy.orm import Session
 from devices.catalogue import DEVICE_TYPES
 from devices.credentials import hash_password, new_secret
 from devices.registry import Device, Site, bump_version, utcnow
+from storage.errors import Conflict, InvalidInput, NotFound
 
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 class ProvisioningError(ValueError):
     """A device cannot be provisioned as asked."""
+
+
+class InvalidDevice(ProvisioningError, InvalidInput):
+    """The new device's id, type, site or gateway is not acceptable."""
+
+
+class DeviceExists(ProvisioningError, Conflict):
+    """A device with that id is registered already."""
+
+
+class UnknownDevice(ProvisioningError, NotFound):
+    """No device with that id."""
+
+
+class DeviceRevoked(ProvisioningError, Conflict):
+    """The device is revoked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +56,17 @@ def provision_device(
 ) -> IssuedCredentials:
     """Register a device and issue its MQTT credentials (caller commits)."""
     if not DEVICE_ID_PATTERN.fullmatch(device_id):
-        raise ProvisioningError(f"invalid device_id {device_id!r}")
+        raise InvalidDevice(f"invalid device_id {device_id!r}")
     if device_type not in DEVICE_TYPES:
-        raise ProvisioningError(f"unknown device type {device_type!r}")
+        raise InvalidDevice(f"unknown device type {device_type!r}")
     if session.get(Site, site_id) is None:
-        raise ProvisioningError(f"unknown site {site_id!r}")
+        raise InvalidDevice(f"unknown site {site_id!r}")
     if session.get(Device, device_id) is not None:
-        raise ProvisioningError(f"device {device_id!r} exists")
+        raise DeviceExists(f"device {device_id!r} exists")
     if gateway_id is not None:
         gateway = session.get(Device, gateway_id)
         if gateway is None or gateway.type != "gateway":
-            raise ProvisioningError(f"{gateway_id!r} is not a registered gateway")
+            raise InvalidDevice(f"{gateway_id!r} is not a registered gateway")
     password = new_secret()
     session.add(
         Device(
@@ -74,9 +91,9 @@ def rotate_credentials(session: Session, device_id: str) -> IssuedCredentials:
     """
     device = session.get(Device, device_id)
     if device is None:
-        raise ProvisioningError(f"unknown device {device_id!r}")
+        raise UnknownDevice(f"unknown device {device_id!r}")
     if device.revoked_at is not None:
-        raise ProvisioningError(f"device {device_id!r} is revoked")
+        raise DeviceRevoked(f"device {device_id!r} is revoked")
     password = new_secret()
     device.password_hash = hash_password(password)
     bump_version(session)
@@ -91,7 +108,7 @@ def revoke_device(session: Session, device_id: str) -> bool:
     """
     device = session.get(Device, device_id)
     if device is None:
-        raise ProvisioningError(f"unknown device {device_id!r}")
+        raise UnknownDevice(f"unknown device {device_id!r}")
     if device.revoked_at is not None:
         return False
     device.revoked_at = utcnow()

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from analytics.alerts.rules import Severity, SubjectType
 from analytics.alerts.transitions import ActiveAlert, Transition, TransitionKind
 from devices.registry import utcnow
+from storage.errors import Conflict, NotFound
 from storage.metadata import Base
 
 __all__ = ["OPEN_KEY", "SYSTEM_ACTOR", "Alert", "AlertEvent", "AlertNotFound", "AlertRepository",
@@ -58,11 +59,11 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
-class AlertNotFound(LookupError):
+class AlertNotFound(NotFound):
     """No alert with that id."""
 
 
-class InvalidTransition(ValueError):
+class InvalidTransition(Conflict):
     """The requested change is not allowed from the alert's current state."""
 
 

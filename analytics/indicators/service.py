@@ -27,10 +27,11 @@ from analytics.indicators.registry_view import RegistryView, load_registry_view
 from analytics.indicators.rollup import CompletenessRow, Level, rollup, site_totals
 from analytics.indicators.targets import TargetSet, TargetSetDoc, current_target_set
 from analytics.indicators.water import WaterFigures, irrigation_figures
+from storage.errors import NotFound
 from storage.telemetry import TelemetryStore
 
 
-class UnknownTargetSet(LookupError):
+class UnknownTargetSet(NotFound):
     """No target set with that version."""
 
 

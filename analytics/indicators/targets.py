@@ -20,13 +20,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from analytics.indicators.immutable import write_once
 from devices.registry import utcnow
+from storage.errors import Conflict
 from storage.metadata import Base
 
 PACKAGED_TARGETS = "plan_targets_shuozhou_2021_2025.json"
 SCOPES = ("city", "county")
 
 
-class TargetSetExists(ValueError):
+class TargetSetExists(Conflict):
     """A target set with this version is already stored."""
 
 
