@@ -15,19 +15,14 @@ from paho.mqtt.client import MQTTv5, MQTTv311
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-import analytics.alerts.service
-import analytics.alerts.store
-import analytics.scheduling.runs
-import analytics.water.records
-import ingest.deadletters
-import ingest.stats_store
 from api.app import create_app
 from api.auth import ensure_admin_token
-from api.deps import AlertControl, ApiServices, NoAlertControl
+from api.services import AlertControl, ApiServices, NoAlertControl
 from devices.contract import subscription_topics
 from devices.directory import DeviceDirectory
 from devices.registry import seed_counties
 from farmtel.alert_feed import AlertFeed
+from farmtel.schema import SCHEMA_VERSION, TABLES
 from farmtel.settings import Settings
 from ingest.deadletters import DeadLetterStore
 from ingest.decode import DecodePolicy, MessageDecoder
@@ -43,10 +38,6 @@ from storage.telemetry import Reading, TelemetryStore
 
 log = logging.getLogger(__name__)
 
-TABLE_MODULES = (analytics.alerts.service, analytics.alerts.store, analytics.water.records,
-                 analytics.scheduling.runs, ingest.deadletters, ingest.stats_store)
-"""Modules whose tables must be registered before the schema is created."""
-
 
 @dataclass
 class Metadata:
@@ -60,7 +51,7 @@ def open_metadata(settings: Settings) -> Metadata:
     """Open (and initialise) the metadata database; prints a generated admin token once."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
+    create_schema(engine, TABLES, SCHEMA_VERSION)
     sessions = make_session_factory(engine)
     with sessions() as session, session.begin():
         seed_counties(session)

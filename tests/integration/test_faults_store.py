@@ -150,6 +150,7 @@ class FlakyStore(MemoryStore):
 
 
 def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):
+    from farmtel.schema import SCHEMA_VERSION, TABLES
     from ingest.deadletters import DeadLetterStore
     from ingest.decode import MessageDecoder
     from ingest.pipeline import IngestPipeline
@@ -158,7 +159,7 @@ def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):
     from tests.unit.ingest.conftest import DEVICES, NOW_MS
 
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine)
+    create_schema(engine, TABLES, SCHEMA_VERSION)
     spool = Spool(tmp_path / "spool", max_bytes=spool_max_bytes)
     pipe = IngestPipeline(MessageDecoder(DEVICES.get), store, spool,
                           DeadLetterStore(make_session_factory(engine)),

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from devices.catalogue import DEVICE_TYPES, QUANTITIES
 from devices.contract import format_ts
+from farmtel.schema import SCHEMA_VERSION, TABLES
 from ingest.deadletters import DeadLetterStore
 from ingest.decode import Decoded, DecodePolicy, MessageDecoder
 from ingest.pipeline import IngestPipeline
@@ -204,7 +205,7 @@ def test_pipeline_releases_every_token_and_counts_add_up(
         batch: int) -> None:
     tmp: Path = tmp_path_factory.mktemp("prop")
     engine = make_engine(f"sqlite:///{tmp / 'meta.db'}")
-    create_schema(engine)
+    create_schema(engine, TABLES, SCHEMA_VERSION)
     store = MemoryStore()
     pipe: IngestPipeline[int] = IngestPipeline(
         decoder(), store, Spool(tmp / "spool"),

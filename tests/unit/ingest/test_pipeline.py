@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from devices.contract import record
+from farmtel.schema import SCHEMA_VERSION, TABLES
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
@@ -29,7 +30,7 @@ class Clock:
 @pytest.fixture
 def sessions(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine)
+    create_schema(engine, TABLES, SCHEMA_VERSION)
     return make_session_factory(engine)
 
 

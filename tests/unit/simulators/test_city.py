@@ -17,6 +17,7 @@ from devices.credentials import verify_password
 from devices.directory import DeviceDirectory
 from devices.registry import Device, Farm, Site
 from farmtel.cli import parser
+from farmtel.schema import SCHEMA_VERSION, TABLES
 from ingest.decode import MessageDecoder
 from simulators.city import (
     GATEWAY_INTERVAL_MS,
@@ -267,7 +268,7 @@ def test_outage_options_are_checked() -> None:
 
 def test_bulk_registration_is_accepted_by_ingest_including_late_backlog(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine)
+    create_schema(engine, TABLES, SCHEMA_VERSION)
     reg = register_city(engine, LAYOUT)
     n_devices = 2_000 + len(LAYOUT.gateways)
     assert reg.devices_added == n_devices and reg.devices_present == 0

@@ -27,6 +27,7 @@ from analytics.alerts.store import (
     InvalidTransition,
 )
 from devices.directory import DeviceInfo
+from farmtel.schema import SCHEMA_VERSION, TABLES
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Reading
 from tests.unit.analytics.alerts.helpers import MIN, T0, feed, kinds, reading
@@ -38,7 +39,7 @@ OPENED, CHANGED, RESOLVED = (TransitionKind.OPENED, TransitionKind.SEVERITY_CHAN
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Any]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine)
+    create_schema(engine, TABLES, SCHEMA_VERSION)
     yield make_session_factory(engine)
     engine.dispose()
 

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.registry import Device, Farm, Site, seed_counties
+from farmtel.schema import SCHEMA_VERSION, TABLES
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import Reading
@@ -132,7 +133,7 @@ def open_handbuilt(tmp_path: Path) -> tuple[sessionmaker[Any], SqliteTelemetrySt
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
     import analytics.indicators.snapshots  # noqa: F401  (registers the indicator tables)
 
-    create_schema(engine)
+    create_schema(engine, TABLES, SCHEMA_VERSION)
     sessions = make_session_factory(engine)
     with sessions() as s, s.begin():
         build_registry(s)
