@@ -5,12 +5,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SERVER_PACKAGES := mosquitto influxdb victoria-metrics
+APT_OPTS := -o DPkg::Lock::Timeout=600  # another process may hold the dpkg lock
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint servers bench clean
 
+# A failed `python3 -m venv` (no python3-venv) must not leave a half-made .venv behind.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) && [ -x $(BIN)/pip ] || { rm -rf $(VENV); \
+		echo "python3 -m venv failed: install python3-venv (Debian/Ubuntu) and run make again" >&2; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
@@ -34,10 +37,11 @@ servers:
 	[ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
+	/sbin/ldconfig -p | grep -q 'libatomic.so.1 ' || missing="$$missing libatomic1"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null && \
+		$(SUDO) apt-get $(APT_OPTS) update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get $(APT_OPTS) install -y -qq $$missing >/dev/null && \
 		if [ -d /run/systemd/system ]; then \
 			$(SUDO) systemctl disable --now mosquitto influxdb victoria-metrics >/dev/null 2>&1 || true; \
 		fi; \
