@@ -1,4 +1,4 @@
-"""Builds farmtel's parts from ``Settings``: metadata DB, store, ingest worker, API app."""
+"""Builds farmtel's parts from ``Settings``: metadata DB, store, consumers, alert service, API."""
 
 from __future__ import annotations
 
@@ -21,17 +21,20 @@ from api.services import AlertControl, ApiServices, NoAlertControl
 from devices.contract import subscription_topics
 from devices.directory import DeviceDirectory
 from devices.registry import seed_counties
-from farmtel.alert_feed import AlertFeed
 from farmtel.schema import SCHEMA_VERSION, TABLES
 from farmtel.settings import Settings
+from ingest.alert_sink import AlertSink
 from ingest.deadletters import DeadLetterStore
 from ingest.decode import DecodePolicy, MessageDecoder
-from ingest.metrics import merge_snapshots
+from ingest.metrics import IngestMetrics, merge_snapshots
 from ingest.mqtt_source import Message, MqttSource, MqttSourceConfig
 from ingest.pipeline import IngestPipeline
+from ingest.sink import Sink
 from ingest.spool import Spool
 from ingest.stats_store import load_stats, save_stats
+from ingest.store_sink import StoreSink
 from ingest.worker import IngestWorker
+from storage.clock import DAY_MS
 from storage.factory import open_store
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Reading, TelemetryStore
@@ -65,7 +68,7 @@ def decode_policy(settings: Settings) -> DecodePolicy:
     """Decoding limits from the settings."""
     return DecodePolicy(max_payload_bytes=settings.max_payload_bytes,
                         max_future_ms=settings.max_clock_skew_future_s * 1000,
-                        max_age_ms=settings.max_age_days * 86_400_000)
+                        max_age_ms=settings.max_age_days * DAY_MS)
 
 
 def mqtt_source_config(settings: Settings, client_id: str,
@@ -81,43 +84,22 @@ def mqtt_source_config(settings: Settings, client_id: str,
     )
 
 
-def build_alert_feed(settings: Settings, directory: DeviceDirectory,
-                     submit: Callable[[list[Reading]], None]) -> AlertFeed:
-    """The ``farmtel alerts`` consumer: telemetry from MQTT into the alert service."""
-    inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
-    source = MqttSource(mqtt_source_config(settings, settings.alert_feed_client_id,
-                                           settings.alert_feed_shared_group), inbox)
-    return AlertFeed(source, inbox, MessageDecoder(directory.lookup, decode_policy(settings)),
-                     submit, dedupe_capacity=settings.dedupe_capacity,
-                     batch_max_readings=settings.batch_max_readings,
-                     flush_interval_s=settings.flush_interval_ms / 1000,
-                     housekeeping=directory.refresh_if_stale)
-
-
 def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
                  directory: DeviceDirectory, *,
                  on_durable: Callable[[list[Reading]], None] | None = None) -> IngestWorker:
-    """An ingest worker with production settings: validation, dedupe, manual ack, spool.
+    """An ingest worker with production settings: validation, dedupe, manual ack, store sink.
 
     ``on_durable`` receives each durable batch (the alert service's ``submit_readings``).
     """
-    policy = decode_policy(settings)
-    pipeline: IngestPipeline[Any] = IngestPipeline(
-        MessageDecoder(directory.lookup, policy),
+    metrics = IngestMetrics()
+    sink = StoreSink(
         store,
         Spool(settings.data_dir / "spool" / settings.mqtt_client_id,
               max_bytes=settings.spool_max_bytes),
         DeadLetterStore(meta.sessions, keep=settings.dead_letter_keep,
                         payload_bytes=settings.dead_letter_payload_bytes,
-                        max_age_s=settings.dead_letter_max_age_days * 86_400),
-        batch_max_readings=settings.batch_max_readings,
-        flush_interval_ms=settings.flush_interval_ms,
-        dedupe_capacity=settings.dedupe_capacity,
-        on_durable=on_durable,
-    )
-    inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
-    source = MqttSource(mqtt_source_config(settings, settings.mqtt_client_id,
-                                           settings.mqtt_shared_group), inbox)
+                        max_age_s=settings.dead_letter_max_age_days * DAY_MS / 1000),
+        metrics, on_durable=on_durable)
     worker_id = f"{socket.gethostname()}:{settings.mqtt_client_id}"
     last_saved = [0.0]
 
@@ -125,10 +107,36 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
         directory.refresh_if_stale()
         now = time.monotonic()
         if now - last_saved[0] >= settings.stats_interval_s:
-            save_stats(meta.sessions, worker_id, pipeline.metrics.snapshot())
+            save_stats(meta.sessions, worker_id, metrics.snapshot())
             last_saved[0] = now
 
-    return IngestWorker(source, inbox, pipeline, housekeeping=housekeeping,
+    return _consumer(settings, directory, sink, metrics, settings.mqtt_client_id,
+                     settings.mqtt_shared_group, housekeeping)
+
+
+def build_alert_feed(settings: Settings, directory: DeviceDirectory,
+                     submit: Callable[[list[Reading]], None]) -> IngestWorker:
+    """The ``farmtel alerts`` consumer: the ingest worker with the alert sink (``submit``)."""
+    metrics = IngestMetrics()
+    return _consumer(settings, directory, AlertSink(submit, metrics), metrics,
+                     settings.alert_feed_client_id, settings.alert_feed_shared_group,
+                     directory.refresh_if_stale)
+
+
+def _consumer(settings: Settings, directory: DeviceDirectory, sink: Sink, metrics: IngestMetrics,
+              client_id: str, shared_group: str | None,
+              housekeeping: Callable[[], object]) -> IngestWorker:
+    """A telemetry consumer: MQTT source, decode/dedupe/batch pipeline, ``sink``."""
+    pipeline: IngestPipeline[Any] = IngestPipeline(
+        MessageDecoder(directory.lookup, decode_policy(settings)),
+        metrics=metrics,
+        batch_max_readings=settings.batch_max_readings,
+        flush_interval_ms=settings.flush_interval_ms,
+        dedupe_capacity=settings.dedupe_capacity,
+    )
+    inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
+    source = MqttSource(mqtt_source_config(settings, client_id, shared_group), inbox)
+    return IngestWorker(source, inbox, pipeline, sink, housekeeping=housekeeping,
                         housekeeping_interval_s=min(0.25, settings.stats_interval_s))
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from devices.registry import utcnow
 from ingest.rejections import Rejection
+from storage.clock import DAY_MS
 from storage.metadata import Base
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,16 @@ class RateLimitedLog:
             log.warning("dead letter %s: %s (topic %s)", rej.reason.value, rej.detail, rej.topic)
 
 
+def dead_letter(rejections: Iterable[Rejection], payload: bytes, counts: Counter[str],
+                logger: RateLimitedLog, out: list[PendingDeadLetter]) -> None:
+    """Count and log each rejection, and queue it in ``out`` as a dead letter of ``payload``."""
+    at = datetime.now(UTC)
+    for rej in rejections:
+        counts[rej.reason.value] += 1
+        logger.rejection(rej)
+        out.append(PendingDeadLetter(rej, payload, at))
+
+
 class DeadLetterStore:
     """Writes dead letters in batches and keeps only the newest ``keep``, none older than
     ``max_age_s`` [s] (``None``: no age limit).
@@ -81,7 +93,7 @@ class DeadLetterStore:
     """
 
     def __init__(self, sessions: sessionmaker[Any], *, keep: int = 10_000,
-                 payload_bytes: int = 1024, max_age_s: float | None = 30 * 86_400) -> None:
+                 payload_bytes: int = 1024, max_age_s: float | None = 30 * DAY_MS / 1000) -> None:
         self._sessions = sessions
         self._keep = max(0, keep)
         self._payload_bytes = payload_bytes

@@ -1,4 +1,9 @@
-"""The ingest worker: a decode thread and a writer thread around the pipeline; acks what is durable."""
+"""The ingest worker: a decode thread feeding the pipeline and a writer thread feeding a sink.
+
+One consumer loop for every output (Telegraf's ``mqtt_consumer``: parse, hand off, release on
+delivery): ``farmtel ingest`` runs it with the store sink, ``farmtel alerts`` with the alert
+sink. Messages are acknowledged only after the sink took their batch.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 
 from ingest.mqtt_source import AckToken, Message, MqttSource
 from ingest.pipeline import Batch, IngestPipeline
+from ingest.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +28,11 @@ class IngestWorker:
     """Decodes on one thread and writes on another; ``stop`` flushes and acks before disconnecting.
 
     The decode thread drains the MQTT queue through the pipeline and seals batches; the writer
-    thread makes each batch durable, acknowledges its messages and does the housekeeping
-    (spool replay, registry refresh, stats). At most ``MAX_BATCHES_IN_FLIGHT`` sealed batches
-    wait for the writer; when it is stuck (spool full and store down) the decode thread stops
-    too, acknowledgements stop, and the broker holds the rest.
+    thread hands each batch to the sink, acknowledges its messages once the sink took it, and
+    does the housekeeping (the sink's, e.g. spool replay; then registry refresh, stats). At
+    most ``MAX_BATCHES_IN_FLIGHT`` sealed batches wait for the writer; when it is stuck (spool
+    full and store down) the decode thread stops too, acknowledgements stop, and the broker
+    holds the rest.
     """
 
     def __init__(
@@ -33,14 +40,16 @@ class IngestWorker:
         source: MqttSource,
         inbox: queue.SimpleQueue[Message],
         pipeline: IngestPipeline[AckToken],
+        sink: Sink,
         *,
-        housekeeping: Callable[[], None] | None = None,
+        housekeeping: Callable[[], object] | None = None,
         housekeeping_interval_s: float = 1.0,
         retry_interval_s: float = 1.0,
     ) -> None:
         self._source = source
         self._inbox = inbox
         self._pipeline = pipeline
+        self._sink = sink
         self._housekeeping = housekeeping
         self._housekeeping_interval_s = housekeeping_interval_s
         self._retry_interval_s = retry_interval_s
@@ -94,7 +103,7 @@ class IngestWorker:
         return False
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Flush everything received so far, acknowledge it, then disconnect.
+        """Flush everything received so far, acknowledge it, disconnect, close the sink.
 
         If that takes longer than ``timeout_s`` (store down and spool full), the rest is
         abandoned unacknowledged: the broker redelivers it to the next worker.
@@ -110,6 +119,7 @@ class IngestWorker:
             for t in self._threads:
                 t.join(5.0)
         self._source.stop()
+        self._sink.close()
 
     # -- decode side --
 
@@ -186,15 +196,18 @@ class IngestWorker:
                 return
 
     def _make_durable_and_ack(self, batch: Batch[AckToken]) -> None:
-        """Retry until the batch is durable (the store or the spool takes it), then ack it."""
+        """Retry until the sink took the batch (e.g. the store or the spool), then ack it."""
         while not self._abandon.is_set():
             try:
-                durable = self._pipeline.make_durable(batch)
+                durable = self._sink.write(batch)
             except Exception:
                 log.exception("writing a batch failed; will retry")
                 durable = False
             if durable:
-                self._pipeline.metrics.messages_acked += self._source.ack(batch.tokens)
+                m = self._pipeline.metrics
+                if batch.started is not None:
+                    m.observe_batch_latency((time.monotonic() - batch.started) * 1000)
+                m.messages_acked += self._source.ack(batch.tokens)
                 with self._in_flight_lock:
                     self._in_flight -= 1
                 return
@@ -203,7 +216,7 @@ class IngestWorker:
 
     def _housekeep(self) -> None:
         try:
-            self._pipeline.replay_spool()
+            self._sink.housekeep()
             if self._housekeeping is not None:
                 self._housekeeping()
         except Exception:

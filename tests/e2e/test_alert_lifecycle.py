@@ -85,7 +85,7 @@ def farmtel_stack(request, tmp_path, mosquitto_server):
     worker.stop()
     if feed is not None:
         feed.stop()
-        assert feed.metrics.readings > 0 and feed.metrics.errors == 0
+        assert feed.metrics["readings_stored"] > 0 and feed.metrics["store_failures"] == 0
     alerts.stop()
     close_alerts()
     store.close()

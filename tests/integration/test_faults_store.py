@@ -155,30 +155,31 @@ def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):
     from ingest.decode import MessageDecoder
     from ingest.pipeline import IngestPipeline
     from ingest.spool import Spool
+    from ingest.store_sink import StoreSink
     from storage.metadata import create_schema, make_engine, make_session_factory
     from tests.unit.ingest.conftest import DEVICES, NOW_MS
 
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
     create_schema(engine, TABLES, SCHEMA_VERSION)
     spool = Spool(tmp_path / "spool", max_bytes=spool_max_bytes)
-    pipe = IngestPipeline(MessageDecoder(DEVICES.get), store, spool,
-                          DeadLetterStore(make_session_factory(engine)),
-                          clock_ms=lambda: NOW_MS)
+    pipe: IngestPipeline[int] = IngestPipeline(MessageDecoder(DEVICES.get),
+                                               clock_ms=lambda: NOW_MS)
+    sink = StoreSink(store, spool, DeadLetterStore(make_session_factory(engine)), pipe.metrics)
     for i in range(10):
         pipe.submit("farmtel/farm-a/sm-1/telemetry", orjson.dumps(record(
             NOW_MS - 60_000 + i, i, {"vwc_pct": 20.0, "battery_v": 3.6})), i)
-    return pipe, spool
+    return pipe, sink, spool
 
 
 def test_store_lost_while_retrying_a_refused_batch_spools_only_the_rest(tmp_path):
     store = FlakyStore(writes_left=6)  # the batch is refused, then 5 single writes succeed
-    pipe, spool = flaky_pipeline(tmp_path, store)
-    assert pipe.flush() == list(range(10))  # durable: 5 in the store, the rest spooled
+    pipe, sink, spool = flaky_pipeline(tmp_path, store)
+    assert pipe.flush(sink) == list(range(10))  # durable: 5 in the store, the rest spooled
     m = pipe.metrics
     assert m.readings_stored == 3 and m.rejected == {"store_rejected": 2}
     assert len(spool) == 1 and m.spool_batches == 1
     store.writes_left = 10**6
-    pipe.replay_spool()
+    sink.replay_spool()
     assert m.rejected == {"store_rejected": 10}  # each battery_v reading refused exactly once
     assert m.readings_stored == 10 == m.readings_accepted == len(store.rows)
     assert len(spool) == 0
@@ -186,13 +187,13 @@ def test_store_lost_while_retrying_a_refused_batch_spools_only_the_rest(tmp_path
 
 def test_store_and_spool_lost_while_retrying_keeps_only_the_rest_pending(tmp_path):
     store = FlakyStore(writes_left=6)
-    pipe, _ = flaky_pipeline(tmp_path, store, spool_max_bytes=10)
-    assert pipe.flush() == []  # neither store nor spool: nothing acknowledged
+    pipe, sink, _ = flaky_pipeline(tmp_path, store, spool_max_bytes=10)
+    assert pipe.flush(sink) == []  # neither store nor spool: nothing acknowledged
     assert pipe.metrics.spool_full and pipe.pending_readings == 15
-    assert pipe.flush() == []  # retrying does not count anything twice
+    assert pipe.flush(sink) == []  # retrying does not count anything twice
     assert pipe.metrics.rejected == {"store_rejected": 2} and pipe.metrics.readings_stored == 3
     store.writes_left = 10**6
-    assert pipe.flush() == list(range(10))
+    assert pipe.flush(sink) == list(range(10))
     m = pipe.metrics
     assert m.rejected == {"store_rejected": 10} and m.readings_stored == 10 == len(store.rows)
     assert not m.spool_full

@@ -25,6 +25,7 @@ from ingest.decode import Decoded, DecodePolicy, MessageDecoder
 from ingest.pipeline import IngestPipeline
 from ingest.rejections import Reason
 from ingest.spool import Spool
+from ingest.store_sink import StoreSink
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Quality
 from tests.fakes import MemoryStore
@@ -207,10 +208,10 @@ def test_pipeline_releases_every_token_and_counts_add_up(
     engine = make_engine(f"sqlite:///{tmp / 'meta.db'}")
     create_schema(engine, TABLES, SCHEMA_VERSION)
     store = MemoryStore()
-    pipe: IngestPipeline[int] = IngestPipeline(
-        decoder(), store, Spool(tmp / "spool"),
-        DeadLetterStore(make_session_factory(engine), keep=50),
-        batch_max_readings=batch, clock_ms=lambda: NOW_MS)
+    pipe: IngestPipeline[int] = IngestPipeline(decoder(), batch_max_readings=batch,
+                                               clock_ms=lambda: NOW_MS)
+    sink = StoreSink(store, Spool(tmp / "spool"),
+                     DeadLetterStore(make_session_factory(engine), keep=50), pipe.metrics)
     released: list[int] = []
     reference = decoder()
     rejected: Counter[str] = Counter()
@@ -222,8 +223,8 @@ def test_pipeline_releases_every_token_and_counts_add_up(
         decoded_readings += len(out.readings)
         pipe.submit(topic, payload, token)
         if pipe.due():
-            released += pipe.flush()
-    released += pipe.flush()
+            released += pipe.flush(sink)
+    released += pipe.flush(sink)
     assert released == list(range(len(messages)))  # every token, once, in order
     m = pipe.metrics.snapshot()
     assert m["messages_received"] == len(messages)

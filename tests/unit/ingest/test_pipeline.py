@@ -9,8 +9,10 @@ from sqlalchemy import select
 from devices.contract import record
 from farmtel.schema import SCHEMA_VERSION, TABLES
 from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
+from ingest.store_sink import StoreSink
 from storage.metadata import create_schema, make_engine, make_session_factory
 from tests.fakes import MemoryStore
 
@@ -39,12 +41,13 @@ def parts(tmp_path, decoder, sessions):
     store = MemoryStore()
     clock = Clock()
     spool = Spool(tmp_path / "spool", max_bytes=4096)
+    metrics = IngestMetrics()
     pipe: IngestPipeline[int] = IngestPipeline(
-        decoder, store, spool, DeadLetterStore(sessions, keep=5),
-        batch_max_readings=10, flush_interval_ms=200,
+        decoder, metrics=metrics, batch_max_readings=10, flush_interval_ms=200,
         clock_ms=lambda: NOW_MS, monotonic=clock,
     )
-    return pipe, store, spool, clock
+    sink = StoreSink(store, spool, DeadLetterStore(sessions, keep=5), metrics)
+    return pipe, sink, store, spool, clock
 
 
 def good(seq: int, ts_offset_ms: int = 0) -> bytes:
@@ -53,7 +56,7 @@ def good(seq: int, ts_offset_ms: int = 0) -> bytes:
 
 
 def test_batch_is_due_when_full_or_old(parts):
-    pipe, _, _, clock = parts
+    pipe, _, _, _, clock = parts
     pipe.submit(TOPIC, good(1), 1)
     assert not pipe.due()
     clock.t += 0.2
@@ -64,62 +67,62 @@ def test_batch_is_due_when_full_or_old(parts):
 
 
 def test_flush_writes_then_releases_tokens(parts):
-    pipe, store, _, _ = parts
+    pipe, sink, store, _, _ = parts
     for i in range(3):
         pipe.submit(TOPIC, good(i), i)
-    assert pipe.flush() == [0, 1, 2]
+    assert pipe.flush(sink) == [0, 1, 2]
     assert len(store.rows) == 6
-    assert pipe.flush() == []
+    assert pipe.flush(sink) == []
 
 
 def test_duplicates_are_dropped_and_counted(parts):
-    pipe, store, _, _ = parts
+    pipe, sink, store, _, _ = parts
     pipe.submit(TOPIC, good(1), "a")
     pipe.submit(TOPIC, good(1), "b")
-    assert pipe.flush() == ["a", "b"]
+    assert pipe.flush(sink) == ["a", "b"]
     assert len(store.rows) == 2
     assert pipe.metrics.duplicate_records == 1
     assert pipe.metrics.readings_accepted == 2
 
 
 def test_outage_spools_and_replays_in_order(parts):
-    pipe, store, spool, _ = parts
+    pipe, sink, store, spool, _ = parts
     store.available = False
     pipe.submit(TOPIC, good(1), 1)
-    assert pipe.flush() == [1]  # durable in the spool, so acknowledged
+    assert pipe.flush(sink) == [1]  # durable in the spool, so acknowledged
     assert len(spool) == 1 and store.rows == {}
     store.available = True
     pipe.submit(TOPIC, good(2), 2)
-    assert pipe.flush() == [2]  # spool not empty: goes behind the older batch
+    assert pipe.flush(sink) == [2]  # spool not empty: goes behind the older batch
     assert len(spool) == 2
-    assert pipe.replay_spool() == 2
+    assert sink.replay_spool() == 2
     assert len(spool) == 0 and len(store.rows) == 4
     assert pipe.metrics.batches_replayed == 2
 
 
 def test_full_spool_holds_tokens_back(parts):
-    pipe, store, _, _ = parts
+    pipe, sink, store, _, _ = parts
     store.available = False
     released = []
     for i in range(40):
         pipe.submit(TOPIC, good(i), i)
-        released += pipe.flush()
+        released += pipe.flush(sink)
     assert pipe.metrics.spool_full
     held = pipe.pending_messages
     assert held > 0 and len(released) + held == 40
     store.available = True
-    pipe.replay_spool()
-    released += pipe.flush()
+    sink.replay_spool()
+    released += pipe.flush(sink)
     assert sorted(released) == list(range(40))
     assert len(store.rows) == 80 and not pipe.metrics.spool_full
 
 
 def test_rejections_become_dead_letters_with_exact_counts(parts, sessions):
-    pipe, _, _, _ = parts
+    pipe, sink, _, _, _ = parts
     for i in range(8):
         pipe.submit(TOPIC, b"{broken", i)
     pipe.submit("farmtel/farm-a/ghost/telemetry", good(1), 99)
-    assert len(pipe.flush()) == 9
+    assert len(pipe.flush(sink)) == 9
     assert pipe.metrics.rejected == {"malformed_json": 8, "unknown_device": 1}
     with sessions() as s:
         rows = list(s.scalars(select(DeadLetter).order_by(DeadLetter.id)))
@@ -128,10 +131,10 @@ def test_rejections_become_dead_letters_with_exact_counts(parts, sessions):
 
 
 def test_store_rejection_isolates_the_bad_reading(parts):
-    pipe, store, _, _ = parts
+    pipe, sink, store, _, _ = parts
     store.reject_quantity = "battery_v"
     pipe.submit(TOPIC, good(1), 1)
-    assert pipe.flush() == [1]
+    assert pipe.flush(sink) == [1]
     assert [k[1] for k in store.rows] == ["vwc_pct"]
     assert pipe.metrics.rejected == {"store_rejected": 1}
     assert pipe.metrics.readings_accepted == 1
@@ -154,15 +157,14 @@ def test_spool_survives_reopen(tmp_path, decoder):
 def test_listener_sees_each_durable_batch_once(tmp_path, decoder, sessions):
     seen = []
     store = MemoryStore()
-    pipe: IngestPipeline[int] = IngestPipeline(
-        decoder, store, Spool(tmp_path / "sp"), DeadLetterStore(sessions),
-        clock_ms=lambda: NOW_MS, on_durable=lambda batch: seen.append(list(batch)),
-    )
+    pipe: IngestPipeline[int] = IngestPipeline(decoder, clock_ms=lambda: NOW_MS)
+    sink = StoreSink(store, Spool(tmp_path / "sp"), DeadLetterStore(sessions), pipe.metrics,
+                     on_durable=lambda batch: seen.append(list(batch)))
     pipe.submit(TOPIC, good(1), 1)
     pipe.submit(TOPIC, good(1), 2)  # duplicate: not passed on again
-    pipe.flush()
+    pipe.flush(sink)
     store.available = False
     pipe.submit(TOPIC, good(2), 3)
-    pipe.flush()  # spooled is durable too
+    pipe.flush(sink)  # spooled is durable too
     assert [len(b) for b in seen] == [2, 2]
     assert {r.seq for r in seen[1]} == {2}
