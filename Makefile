@@ -55,7 +55,7 @@ test: $(VENV)/.installed-dev servers
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev servers
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest_throughput
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

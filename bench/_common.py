@@ -1,13 +1,16 @@
-"""Helpers shared by the benchmarks (``soak.py``, ``ingest.py``).
+"""Helpers shared by the benchmarks (run from the repository root: ``python -m bench.<name>``).
 
-* ``/proc`` probes of a child process: resident memory, CPU seconds;
-* ``percentile``;
+* ``/proc`` probes of a child process: resident memory, CPU seconds; the machine's busy time;
+* ``percentile`` and ``latency_stats`` (p50/p99/min/max);
+* ``farmtel_env``: the environment of a ``python -m farmtel.cli`` subprocess;
 * ``IngestProcess``: one ``farmtel ingest`` worker run as a real subprocess with ``FARMTEL_*``
   environment variables, started until it is connected to the broker and stopped with SIGTERM
-  (killed if it lingers), its output in a log file.
+  (killed if it lingers), its output in a log file;
+* ``bulk_register``: a synthetic registry inserted in bulk; ``write_batched``: readings
+  written through a store's ``write()`` in ingest-sized batches;
+* ``py_spy``: sampling a process meanwhile.
 
-Import it after putting the repository root first on ``sys.path`` (``bench/ingest.py`` would
-otherwise shadow the ``ingest`` package).
+Servers (Mosquitto, InfluxDB) come from ``tests/servers.py``.
 """
 
 from __future__ import annotations
@@ -19,11 +22,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from devices.registry import Device, Farm, Site, bump_version
+from farmtel.runtime import Metadata
+from storage.telemetry import Reading, TelemetryStore
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+WRITE_BATCH = 5_000  # readings per write(), ingest's default batch
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _CONNECTED = b"MQTT connected"
 
@@ -51,20 +63,66 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
-def ingest_env(*, data_dir: Path, store_url: str, mqtt_port: int, client_id: str,
-               admin_token: str = "ft_bench", **settings: str) -> dict[str, str]:
-    """This process's environment without its ``FARMTEL_*`` variables, plus the given ones.
+def latency_stats(ms: Sequence[float], prefix: str = "") -> dict[str, float]:
+    """``{prefix}p50_ms``, ``p99_ms`` (nearest rank), ``min_ms`` and ``max_ms`` of ``ms`` [ms]."""
+    values = list(ms)
+    return {f"{prefix}p50_ms": percentile(values, 50), f"{prefix}p99_ms": percentile(values, 99),
+            f"{prefix}min_ms": min(values, default=float("nan")),
+            f"{prefix}max_ms": max(values, default=float("nan"))}
 
-    ``settings`` are further settings by field name (``mqtt_shared_group="g"`` becomes
+
+def farmtel_env(*, data_dir: Path, admin_token: str = "ft_bench", **settings: str,
+                ) -> dict[str, str]:
+    """This process's environment without its ``FARMTEL_*`` variables, plus the given ones,
+    with the repository root on ``PYTHONPATH``.
+
+    ``settings`` are settings by field name (``mqtt_shared_group="g"`` becomes
     ``FARMTEL_MQTT_SHARED_GROUP=g``).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
-    env |= {"FARMTEL_DATA_DIR": str(data_dir), "FARMTEL_ADMIN_TOKEN": admin_token,
-            "FARMTEL_STORE_URL": store_url, "FARMTEL_MQTT_HOST": "127.0.0.1",
-            "FARMTEL_MQTT_PORT": str(mqtt_port), "FARMTEL_MQTT_CLIENT_ID": client_id}
+    env |= {"FARMTEL_DATA_DIR": str(data_dir), "FARMTEL_ADMIN_TOKEN": admin_token}
     env |= {f"FARMTEL_{name.upper()}": value for name, value in settings.items()}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
+
+
+def ingest_env(*, data_dir: Path, store_url: str, mqtt_port: int, client_id: str,
+               admin_token: str = "ft_bench", **settings: str) -> dict[str, str]:
+    """``farmtel_env`` of an ingest worker on the local broker at ``mqtt_port``."""
+    return farmtel_env(data_dir=data_dir, admin_token=admin_token, store_url=store_url,
+                       mqtt_host="127.0.0.1", mqtt_port=str(mqtt_port),
+                       mqtt_client_id=client_id, **settings)
+
+
+def bulk_register(meta: Metadata, farms: Sequence[dict[str, Any]],
+                  sites: Sequence[dict[str, Any]], devices: Sequence[dict[str, Any]],
+                  chunk: int = 50_000) -> None:
+    """Insert rows of farms, sites and devices (SQLAlchemy Core executemany, gateways before
+    the devices behind them), then bump the registry version once."""
+    with meta.engine.begin() as conn:
+        conn.execute(insert(Farm), list(farms))
+        conn.execute(insert(Site), list(sites))
+        for i in range(0, len(devices), chunk):
+            conn.execute(insert(Device), list(devices[i:i + chunk]))
+    with meta.sessions() as session, session.begin():
+        bump_version(session)
+
+
+def write_batched(store: TelemetryStore, readings: Iterable[Reading],
+                  batch: int = WRITE_BATCH) -> int:
+    """Write ``readings`` through ``store.write`` in batches of ``batch``; readings written."""
+    pending: list[Reading] = []
+    n = 0
+    for r in readings:
+        pending.append(r)
+        if len(pending) >= batch:
+            store.write(pending)
+            n += len(pending)
+            pending = []
+    if pending:
+        store.write(pending)
+        n += len(pending)
+    return n
 
 
 class IngestProcess:

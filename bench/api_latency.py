@@ -1,21 +1,22 @@
 """API latency benchmark (issue #8): the main read paths over real HTTP, SQLite and InfluxDB.
 
-    python bench/api.py                      # 200,000 devices, both backends (~8 min on 2 cores)
-    python bench/api.py --quick              # smoke: 3,000 devices, 30 requests per path
-    python bench/api.py --backends sqlite --indicator-repeats 0 --out /tmp/a.json
+    python -m bench.api_latency              # 200,000 devices, both backends (~8 min on 2 cores)
+    python -m bench.api_latency --quick      # smoke: 3,000 devices, 30 requests per path
+    python -m bench.api_latency --backends sqlite --indicator-repeats 0 --out /tmp/a.json
 
 Everything is real and local. A temporary metadata DB holds a registry of ``--devices`` soil
-probes (default 200,000; bulk-inserted, as bench/ingest.py does): one farm of
+probes (default 200,000; bulk-inserted, as bench/ingest_throughput.py does): one farm of
 ``--farm-devices`` probes (default 1,000, on 10 fields) and the rest on farms of 200. Data go
 through the store's own ``write()`` (``storage.factory.open_store``) in batches of 5,000
 readings: one record (4 quantities) per fleet device, ``--history-days`` of 15-minute records
 per device of the farm (each device on its own clock), and one device-year of 15-minute records
 (35,040 x 4 quantities) for the farm's first probe. InfluxDB is the tests' ``influxd`` 1.6
-without its 100,000-values-per-tag limit. Then ``python -m farmtel.cli api`` (uvicorn, the app
-of ``farmtel.runtime.build_api``) serves the store on a free loopback port with ``FARMTEL_*``
-settings, and one keep-alive HTTP client sends, per path, warm-up requests (whose answers are
-checked) and then ``--requests`` timed ones in sequence (fewer, at least 20, if a path would
-take more than ``--budget-s``), with the bearer token of an agronomist scoped to that farm:
+without its 100,000-values-per-tag limit (``InfluxServer(max_values_per_tag=0)``). Then
+``python -m farmtel.cli api`` (uvicorn, the app of ``farmtel.runtime.build_api``) serves the
+store on a free loopback port with ``FARMTEL_*`` settings, and one keep-alive HTTP client
+sends, per path, warm-up requests (whose answers are checked) and then ``--requests`` timed
+ones in sequence (fewer, at least 20, if a path would take more than ``--budget-s``), with the
+bearer token of an agronomist scoped to that farm:
 
 * latest, 1,000 devices: ``GET /api/v1/telemetry/latest?farm_id=`` (every quantity of every
   device of the farm in one call; the route was added for this benchmark);
@@ -58,24 +59,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if sys.path[:1] != [str(ROOT)]:  # before bench/, which holds this file, named like the package
-    sys.path.insert(0, str(ROOT))
+import httpx
 
-import httpx  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-
-from api.auth import Role, issue_token  # noqa: E402
-from bench._common import busy_cpu_s, cpu_seconds, own_cpu_s, percentile, py_spy  # noqa: E402
-from devices.catalogue import DEVICE_TYPES  # noqa: E402
-from devices.credentials import hash_password, new_secret  # noqa: E402
-from devices.registry import SHUOZHOU_COUNTIES, Device, Farm, Site, bump_version  # noqa: E402
-from farmtel.runtime import Metadata, open_metadata  # noqa: E402
-from farmtel.settings import Settings  # noqa: E402
-from storage.factory import open_store  # noqa: E402
-from storage.influx import quote_ident  # noqa: E402
-from storage.telemetry import Reading  # noqa: E402
-from tests.servers import InfluxServer, free_port  # noqa: E402
+from api.auth import Role, issue_token
+from bench._common import (
+    RESULTS_DIR,
+    ROOT,
+    bulk_register,
+    busy_cpu_s,
+    cpu_seconds,
+    farmtel_env,
+    latency_stats,
+    own_cpu_s,
+    py_spy,
+    write_batched,
+)
+from devices.catalogue import DEVICE_TYPES
+from devices.credentials import hash_password, new_secret
+from devices.registry import SHUOZHOU_COUNTIES
+from farmtel.runtime import Metadata, open_metadata
+from farmtel.settings import Settings
+from storage.clock import DAY_MS
+from storage.factory import open_store
+from storage.telemetry import Reading
+from tests.servers import InfluxServer, free_port
 
 ADMIN_TOKEN = "ft_bench_admin"
 AGRONOMIST_TOKEN = "ft_bench_agronomist"
@@ -86,9 +93,7 @@ FARM = "farm-bench"
 FARM_SITES = 10
 DEVICES_PER_OTHER_FARM = 200
 STEP_MS = 900_000  # 15 minutes
-DAY_MS = 86_400_000
 YEAR_DAYS = 365
-WRITE_BATCH = 5_000  # readings per write(), ingest's default batch
 API_PREFIX = "/api/v1"
 
 
@@ -129,24 +134,20 @@ def build_fleet(devices: int, farm_devices: int) -> Fleet:
 
 
 def register_fleet(meta: Metadata, fleet: Fleet) -> None:
-    """Bulk-insert farms, sites and devices (Core executemany, one shared password hash)."""
+    """Bulk-insert farms, sites and devices (one shared password hash)."""
     password_hash = hash_password(new_secret())
     now = datetime.now(UTC)
     farms = {FARM: fleet.county} | {f: c for _, _, f, c in fleet.others}
     sites = {s: FARM for _, s in fleet.farm} | {s: f for _, s, f, _ in fleet.others}
     ids = [(d, s) for d, s in fleet.farm] + [(d, s) for d, s, _, _ in fleet.others]
-    with meta.engine.begin() as conn:
-        conn.execute(insert(Farm), [{"id": f, "name": f, "county_id": c, "township": None}
-                                    for f, c in farms.items()])
-        conn.execute(insert(Site), [{"id": s, "farm_id": f, "kind": "field", "name": s,
-                                     "area_mu": 100.0, "crop": "maize", "attributes": {}}
-                                    for s, f in sites.items()])
-        conn.execute(insert(Device), [
-            {"id": d, "type": SOIL, "site_id": s, "gateway_id": None,
-             "attributes": {"depth_cm": 20}, "mqtt_username": d, "password_hash": password_hash,
-             "created_at": now, "revoked_at": None} for d, s in ids])
-    with meta.sessions() as session, session.begin():
-        bump_version(session)
+    bulk_register(
+        meta,
+        [{"id": f, "name": f, "county_id": c, "township": None} for f, c in farms.items()],
+        [{"id": s, "farm_id": f, "kind": "field", "name": s, "area_mu": 100.0, "crop": "maize",
+          "attributes": {}} for s, f in sites.items()],
+        [{"id": d, "type": SOIL, "site_id": s, "gateway_id": None,
+          "attributes": {"depth_cm": 20}, "mqtt_username": d, "password_hash": password_hash,
+          "created_at": now, "revoked_at": None} for d, s in ids])
 
 
 def soil_values(device: int, ts_ms: int) -> tuple[float, ...]:
@@ -180,31 +181,13 @@ def fleet_readings(fleet: Fleet, now_ms: int, history_days: float,
 def fill_store(url: str, readings: Iterator[Reading]) -> dict[str, float]:
     """Write ``readings`` through the store's ``write()`` in batches of 5,000."""
     store = open_store(url)
-    started, n = time.monotonic(), 0
+    started = time.monotonic()
     try:
-        batch: list[Reading] = []
-        for r in readings:
-            batch.append(r)
-            if len(batch) == WRITE_BATCH:
-                store.write(batch)
-                n += len(batch)
-                batch = []
-        store.write(batch)
-        n += len(batch)
+        n = write_batched(store, readings)
     finally:
         store.close()
     seconds = time.monotonic() - started
     return {"readings": n, "seconds": round(seconds, 1), "readings_s": round(n / seconds)}
-
-
-class BenchInflux(InfluxServer):
-    """``influxd`` as the tests start it, without 1.x's limit of 100,000 values per tag (the
-    registry has 200,000 device ids; InfluxDB 2, as in docker-compose.yml, has no such limit)."""
-
-    def _prepare(self) -> None:
-        super()._prepare()
-        text = self.config_path.read_text()
-        self.config_path.write_text(text.replace("[data]\n", "[data]\n  max-values-per-tag = 0\n", 1))
 
 
 # --- the API process ---------------------------------------------------------------------------
@@ -217,12 +200,8 @@ class ApiProcess:
         self.port = free_port()
         self.log_path = log_path
         self.argv = [sys.executable, "-m", "farmtel.cli", "api"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
-        env |= {"FARMTEL_DATA_DIR": str(data_dir), "FARMTEL_ADMIN_TOKEN": ADMIN_TOKEN,
-                "FARMTEL_STORE_URL": store_url, "FARMTEL_API_HOST": "127.0.0.1",
-                "FARMTEL_API_PORT": str(self.port),
-                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)}
-        self.env = env
+        self.env = farmtel_env(data_dir=data_dir, admin_token=ADMIN_TOKEN, store_url=store_url,
+                               api_host="127.0.0.1", api_port=str(self.port))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -352,9 +331,7 @@ def measure(client: httpx.Client, path: ReadPath, *, warmup: int, n: int, budget
            for k, pid in pids.items()}
     if bad:
         errors.append(f"{bad} of {n} timed requests did not answer 200")
-    return {"route": path.route, "n": n, "warmup": warmup,
-            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-            "min_ms": min(latencies), "max_ms": max(latencies),
+    return {"route": path.route, "n": n, "warmup": warmup, **latency_stats(latencies),
             "mean_ms": sum(latencies) / n, "response_bytes": size, "answer_items": items, **cpu,
             "errors": errors}
 
@@ -441,7 +418,7 @@ def run_bench(opts: Options, tmp: Path, influx: InfluxServer | None,
             results[backend] = {"error": repr(exc)[:2000], "paths": {}}
         finally:  # no compactions of this data while the indicator row runs
             if backend == "influxdb" and influx is not None:
-                influx.query(f"DROP DATABASE {quote_ident(influx_db)}")
+                influx.drop_database(influx_db)
         if opts.indicator_repeats > 0:
             name = f"indicators, {opts.indicator_devices:,} devices"
             results[backend]["paths"][name] = row = indicator_row(
@@ -556,7 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{opts.warmup} warm-up; load average at start {' '.join(load)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="farmtel-bench-api-") as tmp_name:
         tmp = Path(tmp_name)
-        influx = BenchInflux(tmp / "influxd") if "influxdb" in backends else None
+        influx = (InfluxServer(tmp / "influxd", max_values_per_tag=0)
+                  if "influxdb" in backends else None)
         try:
             if influx is not None:
                 (tmp / "influxd").mkdir()
@@ -579,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets_p99_ms": TARGETS_MS,
         "results": results,
     }
-    out = args.out or ROOT / "bench" / "results" / f"api-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out = args.out or RESULTS_DIR / f"api-{datetime.now():%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print()

@@ -1,7 +1,7 @@
 """City-scale simulation benchmark: one `farmtel simulate --city` process, 200,000 devices.
 
-    python bench/city.py                       # ~3-4 min: 200,000 devices, 120 s live + burst
-    python bench/city.py --devices 20000 --live-seconds 30 --headroom-seconds 0   # smoke
+    python -m bench.city                       # ~3-4 min: 200,000 devices, 120 s live + burst
+    python -m bench.city --devices 20000 --live-seconds 30 --headroom-seconds 0   # smoke
 
 Everything is real and local: Mosquitto on a free loopback port (tests/servers.py) with a
 password file and ACLs (the simulator's service account may write device topics, the counter's
@@ -43,26 +43,24 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # before bench/, which holds ingest.py, named like the package
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-import orjson  # noqa: E402
-import paho.mqtt.client as mqtt  # noqa: E402
-from _common import cpu_seconds, rss_kib  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
-
-from devices.contract import parse_topic, parse_ts_ms, subscription_topics  # noqa: E402
-from devices.mosquitto_auth import (  # noqa: E402
+from bench._common import RESULTS_DIR, ROOT, cpu_seconds, farmtel_env, rss_kib
+from devices.contract import parse_topic, parse_ts_ms, subscription_topics
+from devices.mosquitto_auth import (
     ServiceAccount,
     render_acl_file,
     render_password_file,
     service_user,
 )
-from tests.servers import MosquittoServer  # noqa: E402
+from storage.clock import HOUR_MS
+from tests.servers import MosquittoServer
 
 SIM_USER, SIM_PASSWORD = "farmtel-sim", "bench-sim-secret"
 COUNTER_USER, COUNTER_PASSWORD = "bench-counter", "bench-counter-secret"
-LATE_MS = 3_600_000
+LATE_MS = HOUR_MS
 SAMPLE_S = 0.5
 
 
@@ -254,7 +252,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=42)
     args = p.parse_args()
 
-    results_dir = ROOT / "bench" / "results"
+    results_dir = RESULTS_DIR
     results_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="farmtel-bench-city-"))
     accounts = [ServiceAccount(SIM_USER, SIM_PASSWORD, "simulator"),
@@ -272,11 +270,9 @@ def main() -> int:
     try:
         mosquitto.start()
         counter = Counter(mosquitto.port)  # forked: no thread exists yet in this process
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
-        env |= {"FARMTEL_DATA_DIR": str(workdir / "data"), "FARMTEL_ADMIN_TOKEN": "ft_bench",
-                "FARMTEL_MQTT_HOST": "127.0.0.1", "FARMTEL_MQTT_PORT": str(mosquitto.port),
-                "FARMTEL_SIM_MQTT_USERNAME": SIM_USER, "FARMTEL_SIM_MQTT_PASSWORD": SIM_PASSWORD,
-                "PYTHONPATH": str(ROOT)}
+        env = farmtel_env(data_dir=workdir / "data", mqtt_host="127.0.0.1",
+                          mqtt_port=str(mosquitto.port), sim_mqtt_username=SIM_USER,
+                          sim_mqtt_password=SIM_PASSWORD)
         common = ["--city", str(args.devices), "--seed", str(args.seed),
                   "--connections", str(args.connections)]
         # the outage began before the run and ends --outage-back-after s into it

@@ -1,8 +1,8 @@
 """Indicator benchmark (issue #8): the bureau's indicator computation for a 200k-device registry.
 
-    python bench/indicators.py                     # 200,000 devices, SQLite and InfluxDB (~5 min)
-    python bench/indicators.py --quick             # 20,000 devices, 2 repeats: a smoke check
-    python bench/indicators.py --devices 50000 --backends sqlite --repeats 10
+    python -m bench.indicators                     # 200,000 devices, SQLite and InfluxDB (~5 min)
+    python -m bench.indicators --quick             # 20,000 devices, 2 repeats: a smoke check
+    python -m bench.indicators --devices 50000 --backends sqlite --repeats 10
 
 What is timed is ``analytics.indicators.service.evaluate`` — what ``GET /api/v1/indicators``
 and the monthly snapshot run: load the registry, completeness of every device, sector
@@ -39,7 +39,7 @@ merged into the cached day), and — unless ``--baseline-devices 0`` — the old
 counting against the hourly way on a small fleet with every raw reading of 7 days written
 (``--baseline-devices`` devices), both checked to give identical results.
 
-``run_indicator_bench`` is what bench/api.py imports. Results (p50/p99 by nearest rank over
+``run_indicator_bench`` is what bench/api_latency.py imports. Results (p50/p99 by nearest rank over
 the repeats, min, max [ms]) go to bench/results/indicators-<timestamp>.json with a table on
 stdout. The machine is shared: wall times include other agents' load.
 """
@@ -63,20 +63,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if sys.path[:1] != [str(ROOT)]:  # before bench/, which holds bench/ingest.py, named like a package
-    sys.path.insert(0, str(ROOT))
+import numpy as np
+from sqlalchemy import delete, insert
 
-import numpy as np  # noqa: E402
-from sqlalchemy import delete, insert  # noqa: E402
-
-from analytics.indicators.config import IndicatorConfig  # noqa: E402
-from analytics.indicators.hourly import (  # noqa: E402
+from analytics.indicators.config import IndicatorConfig
+from analytics.indicators.hourly import (
     COUNTER_FIELDS,
     DECREASES,
     FIRST_TS,
     FIRST_V,
-    HOUR_MS,
     LAST_TS,
     LAST_V,
     STEPS,
@@ -85,30 +80,29 @@ from analytics.indicators.hourly import (  # noqa: E402
     list_key,
     refresh_hourly_counts,
 )
-from analytics.indicators.hourly import N as N_READINGS  # noqa: E402
-from analytics.indicators.measure import measure_hourly, measure_per_site  # noqa: E402
-from analytics.indicators.periods import Period, parse_month, range_period  # noqa: E402
-from analytics.indicators.registry_view import load_registry_view  # noqa: E402
-from analytics.indicators.service import evaluate  # noqa: E402
-from analytics.water import local_midnight_ms  # noqa: E402
-from devices.catalogue import DEVICE_TYPES  # noqa: E402
-from devices.registry import SHUOZHOU_COUNTIES, Device, Farm, Site, bump_version  # noqa: E402
-from farmtel.runtime import Metadata, open_metadata  # noqa: E402
-from farmtel.settings import Settings  # noqa: E402
-from storage.factory import open_store  # noqa: E402
-from storage.influx import InfluxTelemetryStore  # noqa: E402
-from storage.telemetry import Reading, StoreRejected, TelemetryStore  # noqa: E402
-from tests.servers import InfluxServer  # noqa: E402
+from analytics.indicators.hourly import N as N_READINGS
+from analytics.indicators.measure import measure_hourly, measure_per_site
+from analytics.indicators.periods import Period, parse_month, range_period
+from analytics.indicators.registry_view import load_registry_view
+from analytics.indicators.service import evaluate
+from bench._common import RESULTS_DIR, bulk_register, latency_stats, write_batched
+from devices.catalogue import DEVICE_TYPES
+from devices.registry import SHUOZHOU_COUNTIES
+from farmtel.runtime import Metadata, open_metadata
+from farmtel.settings import Settings
+from storage.clock import DAY_MS, HOUR_MS, MINUTE_MS, cst_midnight_ms
+from storage.factory import open_store
+from storage.influx import InfluxTelemetryStore
+from storage.telemetry import Reading, StoreRejected, TelemetryStore
+from tests.servers import InfluxServer
 
 MONTH = "2026-10"
 MONTH_PERIOD = parse_month(MONTH)
 FIRST_DAY = date(2026, 10, 1)
 CACHE_FIRST = FIRST_DAY - timedelta(days=3)  # η reads 3 days either side of the period
 TODAY = date(2026, 11, 2)  # "now" is 02:30 CST on this day
-NOW_MS = local_midnight_ms(day=TODAY) + 150 * 60_000
+NOW_MS = cst_midnight_ms(TODAY) + 150 * MINUTE_MS
 CACHED_TODAY_HOURS = 1  # 00:00-01:00 cached; 01:00-02:30 only in the store
-DAY_MS = 86_400_000
-WRITE_BATCH = 5_000
 INSTALLED_BEFORE = datetime(2025, 3, 1, tzinfo=UTC)
 COUNTIES = [c[0] for c in SHUOZHOU_COUNTIES]
 TOWNSHIPS_PER_COUNTY = 12
@@ -218,16 +212,8 @@ def _device_row(did: str, dtype: str, site: str, attrs: dict[str, Any], gateway:
 
 
 def register(meta: Metadata, fleet: Fleet) -> None:
-    """Bulk-insert farms, sites, gateways and devices (Core executemany)."""
-    with meta.engine.begin() as conn:
-        conn.execute(insert(Farm), fleet.farms)
-        conn.execute(insert(Site), fleet.sites)
-        if fleet.gateways:
-            conn.execute(insert(Device), fleet.gateways)
-        for i in range(0, len(fleet.devices), 50_000):
-            conn.execute(insert(Device), fleet.devices[i : i + 50_000])
-    with meta.sessions() as session, session.begin():
-        bump_version(session)
+    """Bulk-insert farms, sites, gateways and devices."""
+    bulk_register(meta, fleet.farms, fleet.sites, fleet.gateways + fleet.devices)
 
 
 # --- synthetic hourly counts and counters --------------------------------------------------------
@@ -322,8 +308,8 @@ def counter_rows(counts: np.ndarray, day_start_ms: int, before_m3: np.ndarray,
     last_h = 23 - np.where(has.any(axis=1), has[:, ::-1].argmax(axis=1), 0)
     out = np.zeros((counts.shape[0], len(COUNTER_FIELDS)))
     out[:, N_READINGS] = n
-    out[:, FIRST_TS] = day_start_ms + first_h * HOUR_MS + 60_000
-    out[:, LAST_TS] = day_start_ms + last_h * HOUR_MS + 3_000_000
+    out[:, FIRST_TS] = day_start_ms + first_h * HOUR_MS + MINUTE_MS
+    out[:, LAST_TS] = day_start_ms + last_h * HOUR_MS + 50 * MINUTE_MS
     two = n >= 2
     out[:, FIRST_V] = before_m3
     out[:, LAST_V] = np.where(two, before_m3 + day_m3, before_m3)
@@ -344,7 +330,7 @@ def fill_cache(meta: Metadata, fleet: Fleet, seed: int) -> dict[str, float]:
     ids_text = {q: "\n".join(b.ids) for q, b in beh.items()}
     with meta.engine.begin() as conn:
         for j, day in enumerate(days):
-            start = local_midnight_ms(day=day)
+            start = cst_midnight_ms(day)
             hours = CACHED_TODAY_HOURS if day == TODAY else 24
             values = []
             for q, b in beh.items():
@@ -374,7 +360,7 @@ def fill_cache(meta: Metadata, fleet: Fleet, seed: int) -> dict[str, float]:
 
 def tail_readings(fleet: Fleet, beh: dict[str, Behaviour], meters: Meters | None) -> Iterator[Reading]:
     """Readings of the counted quantities from 01:00 CST today up to now (not cached)."""
-    start = local_midnight_ms(day=TODAY) + CACHED_TODAY_HOURS * HOUR_MS
+    start = cst_midnight_ms(TODAY) + CACHED_TODAY_HOURS * HOUR_MS
     for q, b in beh.items():
         for i, did in enumerate(b.ids):
             if b.kind[i] == 3 or not b.live_from[i] <= start < b.live_to[i]:
@@ -389,46 +375,7 @@ def tail_readings(fleet: Fleet, beh: dict[str, Behaviour], meters: Meters | None
                               device_type=dtype, site_id=site, farm_id=farm, county=county)
 
 
-def write_all(store: TelemetryStore, readings: Iterator[Reading]) -> int:
-    """Write in batches of WRITE_BATCH through ``store.write``; readings written."""
-    batch: list[Reading] = []
-    n = 0
-    for r in readings:
-        batch.append(r)
-        if len(batch) >= WRITE_BATCH:
-            store.write(batch)
-            n += len(batch)
-            batch = []
-    if batch:
-        store.write(batch)
-        n += len(batch)
-    return n
-
-
-class BenchInflux(InfluxServer):
-    """``influxd`` as in the tests, without its default limit of 100,000 values per tag (a
-    200,000-device registry has 200,000 ``device_id`` values; production needs the same)."""
-
-    def _prepare(self) -> None:
-        super()._prepare()
-        text = self.config_path.read_text()
-        self.config_path.write_text(text.replace("[data]\n", "[data]\n  max-values-per-tag = 0\n", 1))
-
-
 # --- timing --------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float:
-    """The ``p``-th percentile (nearest rank), NaN for no values."""
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-def _stats(prefix: str, ms: list[float]) -> dict[str, float]:
-    return {f"{prefix}p50_ms": percentile(ms, 50), f"{prefix}p99_ms": percentile(ms, 99),
-            f"{prefix}min_ms": min(ms), f"{prefix}max_ms": max(ms)}
 
 
 def _time_evaluate(meta: Metadata, store: TelemetryStore, period: Period, repeats: int,
@@ -463,7 +410,7 @@ def open_bench_store(backend: str, store_url: str | None, influx_url: str | None
         elif influx_url:
             url = "influxdb://" + influx_url.split("://", 1)[-1].rstrip("/") + "/" + database
         else:
-            server = BenchInflux().start()
+            server = InfluxServer(max_values_per_tag=0).start()
             url = f"influxdb://127.0.0.1:{server.port}/{database}"
     else:
         raise ValueError(f"unknown backend {backend!r} (sqlite or influxdb)")
@@ -513,7 +460,7 @@ def build_setup(tmp: Path, devices: int, seed: int) -> Setup:
 def bench_backend(setup: Setup, store: TelemetryStore, repeats: int) -> dict[str, float]:
     """Write the uncached tail, time the month and the rolling 30 days, then one refresh."""
     t = time.perf_counter()
-    written = write_all(store, tail_readings(setup.fleet, setup.beh, setup.meters))
+    written = write_batched(store, tail_readings(setup.fleet, setup.beh, setup.meters))
     write_s = time.perf_counter() - t
     month_ms, ev = _time_evaluate(setup.meta, store, MONTH_PERIOD, repeats)
     rolling = range_period(NOW_MS - 30 * DAY_MS, NOW_MS)
@@ -529,8 +476,8 @@ def bench_backend(setup: Setup, store: TelemetryStore, repeats: int) -> dict[str
         conn.execute(insert(HourlyCountDay), setup.today_rows)
     city = {v.key: v.value for v in ev.values if v.scope == "city"}
     return {
-        **_stats("", month_ms), **_stats("rolling_", rolling_ms),
-        **_stats("rolling_until_cached_", cached_ms),
+        **latency_stats(month_ms), **latency_stats(rolling_ms, "rolling_"),
+        **latency_stats(cached_ms, "rolling_until_cached_"),
         "rolling_repeats": float(len(rolling_ms)),
         "rolling_until_cached_store_queries": float(ev_cached.fleet.store_queries),
         "rolling_until_cached_measured_until_ms": float(ev_cached.fleet.period.end_ms),
@@ -585,7 +532,7 @@ def baseline(backend: str, store_url: str | None, influx_url: str | None, tmp: P
     with open_bench_store(backend, None, influx_url if backend == "influxdb" else None, tmp,
                           database="bench_indicators_baseline") as (store, _):
         t = time.perf_counter()
-        written = write_all(store, readings())
+        written = write_batched(store, readings())
         write_s = time.perf_counter() - t
         now = period.end_ms + DAY_MS
         with meta.sessions() as s:
@@ -690,7 +637,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true",
                     help="20,000 devices, 2 repeats, a 300-device baseline: a smoke check")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = ap.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(backends) - {"sqlite", "influxdb"}:
@@ -708,7 +655,7 @@ def main() -> int:
         setup = build_setup(tmp, args.devices, args.seed)
         print(f"setup: {setup.figures}", flush=True)
         if "influxdb" in backends:
-            server = BenchInflux().start()
+            server = InfluxServer(max_values_per_tag=0).start()
         influx_url = server.url if server is not None else None
         for backend in backends:
             with open_bench_store(backend, None, influx_url, tmp) as (store, _url):

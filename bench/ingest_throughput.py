@@ -1,8 +1,8 @@
 """Ingest benchmark: what `farmtel ingest` stores per second on this machine, and how fast.
 
-    python bench/ingest.py                      # 3 runs, SQLite and InfluxDB (< 10 min, 2 cores)
-    python bench/ingest.py --quick              # one short run: a smoke check
-    python bench/ingest.py --runs 5 --messages 100000 --backends influxdb --profile /tmp/prof
+    python -m bench.ingest_throughput           # 3 runs, SQLite and InfluxDB (< 10 min, 2 cores)
+    python -m bench.ingest_throughput --quick   # one short run: a smoke check
+    python -m bench.ingest_throughput --runs 5 --messages 100000 --backends influxdb --profile /tmp/prof
 
 Everything is real and local: Mosquitto and InfluxDB on free loopback ports (tests/servers.py),
 `python -m farmtel.cli ingest` subprocesses with production settings (validation, dedupe,
@@ -22,7 +22,8 @@ Per run and per store backend, each phase on a fresh store:
 * latency: publish -> queryable at a fixed offered load (--latency-rate, 5,000 msg/s); a
   probe device publishes marker records 20 times a second, a checker polls the store;
 * lost and duplicated readings of every phase: the exact set of published
-  (device, quantity, timestamp) against everything the store holds.
+  (device, quantity, timestamp) against everything the store holds (read back through the
+  store's ``raw_series``).
 
 Once per run, the ceiling: a paho subscriber that only counts (QoS 1, the same subscriptions,
 protocol and in-flight window as ingest), live and draining; the table shows farmtel / ceiling.
@@ -65,7 +66,6 @@ import os
 import random
 import shutil
 import socket
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -79,14 +79,18 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # before bench/, which holds this file, named like the package
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import select
 
-import httpx  # noqa: E402
-import orjson  # noqa: E402
-import paho.mqtt.client as mqtt  # noqa: E402
-from _common import (  # noqa: E402
+from bench._common import (
+    RESULTS_DIR,
     IngestProcess,
+    bulk_register,
     busy_cpu_s,
     cpu_seconds,
     ingest_env,
@@ -95,27 +99,24 @@ from _common import (  # noqa: E402
     py_spy,
     rss_kib,
 )
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
-
-from devices.catalogue import DEVICE_TYPES  # noqa: E402
-from devices.contract import (  # noqa: E402
+from devices.catalogue import DEVICE_TYPES
+from devices.contract import (
     gateway_topic,
     record,
     subscription_topics,
     telemetry_topic,
 )
-from devices.credentials import hash_password, new_secret  # noqa: E402
-from devices.registry import SHUOZHOU_COUNTIES, Device, Farm, Site, bump_version  # noqa: E402
-from farmtel.runtime import Metadata, open_metadata  # noqa: E402
-from farmtel.settings import Settings  # noqa: E402
-from ingest.stats_store import IngestWorkerStats  # noqa: E402
-from simulators.publisher import ReliablePublisher, encode_gateway_batch, encode_record  # noqa: E402
-from storage.factory import open_store  # noqa: E402
-from storage.telemetry import RangeQuery, TelemetryStore  # noqa: E402
-from tests.servers import InfluxServer, MosquittoServer  # noqa: E402
+from devices.credentials import hash_password, new_secret
+from devices.registry import SHUOZHOU_COUNTIES
+from farmtel.runtime import Metadata, open_metadata
+from farmtel.settings import Settings
+from ingest.stats_store import IngestWorkerStats
+from simulators.publisher import ReliablePublisher, encode_gateway_batch, encode_record
+from storage.clock import DAY_MS, now_ms
+from storage.factory import open_store
+from storage.telemetry import RangeQuery, TelemetryStore
+from tests.helpers import stored_keys
+from tests.servers import InfluxServer, MosquittoServer
 
 SOIL = "soil_moisture"
 COLLAR = "livestock_collar"
@@ -175,7 +176,7 @@ def build_fleet(devices: int) -> Fleet:
 
 
 def register_fleet(meta: Metadata, fleet: Fleet) -> None:
-    """Bulk-insert farms, sites and devices (Core executemany, one shared password hash)."""
+    """Bulk-insert farms, sites and devices (one shared password hash)."""
     password_hash = hash_password(new_secret())
     now = datetime.now(UTC)
 
@@ -184,20 +185,17 @@ def register_fleet(meta: Metadata, fleet: Fleet) -> None:
                 "attributes": {}, "mqtt_username": did, "password_hash": password_hash,
                 "created_at": now, "revoked_at": None}
 
-    with meta.engine.begin() as conn:
-        conn.execute(insert(Farm), [{"id": f, "name": f, "county_id": c, "township": None}
-                                    for f, c in fleet.farms])
-        conn.execute(insert(Site), [
-            {"id": f"{f}-{kind}", "farm_id": f, "kind": kind, "name": f"{f} {kind}",
-             "attributes": {}} for f, _ in fleet.farms for kind in ("field", "barn")])
-        conn.execute(insert(Device), [device(g, "gateway", f"{f}-barn") for g, f in fleet.gateways])
-        farm_of = dict(fleet.gateways)
-        conn.execute(insert(Device), [device(d, SOIL, f"{f}-field") for d, f in fleet.soil]
-                     + [device(c, COLLAR, f"{farm_of[g]}-barn", g)
-                        for g, cs in fleet.collars.items() for c in cs]
-                     + [device(PROBE, SOIL, f"{fleet.farms[0][0]}-field")])
-    with meta.sessions() as session, session.begin():
-        bump_version(session)
+    farm_of = dict(fleet.gateways)
+    bulk_register(
+        meta,
+        [{"id": f, "name": f, "county_id": c, "township": None} for f, c in fleet.farms],
+        [{"id": f"{f}-{kind}", "farm_id": f, "kind": kind, "name": f"{f} {kind}",
+          "attributes": {}} for f, _ in fleet.farms for kind in ("field", "barn")],
+        [device(g, "gateway", f"{f}-barn") for g, f in fleet.gateways]
+        + [device(d, SOIL, f"{f}-field") for d, f in fleet.soil]
+        + [device(c, COLLAR, f"{farm_of[g]}-barn", g) for g, cs in fleet.collars.items()
+           for c in cs]
+        + [device(PROBE, SOIL, f"{fleet.farms[0][0]}-field")])
 
 
 Message = tuple[str, bytes]
@@ -664,44 +662,16 @@ def clear_session(port: int, client_id: str) -> None:
 # --- the store: read everything back -----------------------------------------------------------
 
 
-def stored_keys(store_url: str, influx_url: str | None, fleet: Fleet, base_ms: int,
-                ) -> tuple[int, set[int]]:
-    """(rows, distinct reading keys) of everything a fresh store holds."""
+def stored_reading_keys(store_url: str, fleet: Fleet, base_ms: int) -> tuple[int, set[int]]:
+    """(rows, distinct reading keys) of everything a fresh store holds from ``base_ms`` on,
+    read through the store protocol."""
+    store = open_store(store_url)
+    try:
+        rows = stored_keys(store, QUANTITIES, base_ms, now_ms() + DAY_MS)
+    finally:
+        store.close()
     index = fleet.index
-    keys: set[int] = set()
-    rows = 0
-    if store_url.startswith("sqlite:"):
-        conn = sqlite3.connect(store_url.removeprefix("sqlite:///"))
-        try:
-            for did, quantity, ts in conn.execute("SELECT device_id, quantity, ts_ms FROM readings"):
-                keys.add(reading_key(index[did], quantity, ts, base_ms))
-                rows += 1
-        finally:
-            conn.close()
-        return rows, keys
-    assert influx_url is not None
-    database = store_url.rsplit("/", 1)[1]
-    params = {"db": database, "q": 'SELECT * FROM "telemetry"', "epoch": "ms",
-              "chunked": "true", "chunk_size": "50000"}
-    with httpx.stream("POST", influx_url + "/query", data=params, timeout=300) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.strip():
-                continue
-            for result in orjson.loads(line).get("results", ()):
-                if "error" in result:
-                    raise RuntimeError(f"InfluxDB: {result['error']}")
-                for series in result.get("series", ()):
-                    cols = series["columns"]
-                    d_col = cols.index("device_id")
-                    q_cols = [(i, c) for i, c in enumerate(cols) if c in Q_INDEX]
-                    for row in series["values"]:
-                        did, ts = row[d_col], row[0]
-                        for i, quantity in q_cols:
-                            if row[i] is not None:
-                                keys.add(reading_key(index[did], quantity, ts, base_ms))
-                                rows += 1
-    return rows, keys
+    return len(rows), {reading_key(index[d], q, ts, base_ms) for d, q, ts in rows}
 
 
 # --- the benchmark -----------------------------------------------------------------------------
@@ -855,8 +825,7 @@ class Bench:
 
     def verify(self, store_url: str, expected: set[int]) -> dict[str, int]:
         """Lost, duplicated and unexpected readings of a phase (exact key sets)."""
-        influx_url = self.influx.url if self.influx is not None else None
-        rows, got = stored_keys(store_url, influx_url, self.fleet, self.base_ms)
+        rows, got = stored_reading_keys(store_url, self.fleet, self.base_ms)
         return {"expected": len(expected), "stored_rows": rows, "lost": len(expected - got),
                 "duplicated": rows - len(got), "unexpected": len(got - expected)}
 
@@ -865,7 +834,7 @@ class Bench:
             for suffix in ("", "-wal", "-shm"):
                 Path(store_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
         elif self.influx is not None:
-            self.influx.query(f'DROP DATABASE "{store_url.rsplit("/", 1)[1]}"')
+            self.influx.drop_database(store_url.rsplit("/", 1)[1])
 
     def profiled(self, pid: int, name: str, wanted: bool = True,
                  ) -> contextlib.AbstractContextManager[None]:
@@ -929,8 +898,7 @@ class Bench:
         got = _answer(conn)
         clear_session(self.port, client_id)
         with contextlib.suppress(httpx.HTTPError):
-            httpx.post(f"http://127.0.0.1:{self.influx.port}/query",
-                       params={"q": f'DROP DATABASE "{database}"'}, timeout=60)
+            self.influx.drop_database(database)
         if got["n"] < n:
             raise RuntimeError(f"naive pipeline stored {got['n']} of {n} messages")
         start = min(p["started"] for p in pubs)
@@ -1233,7 +1201,7 @@ def main() -> int:
                          "simulators' paho ReliablePublisher (window 100), itself the limit")
     ap.add_argument("--quick", action="store_true",
                     help="one run, 20,000 messages, 4 s of latency: a smoke check")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR)
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
                     help="py-spy the worker of each 1-worker live and drain phase into DIR "
                          "(collapsed stacks per thread; skews that phase's figures a little)")

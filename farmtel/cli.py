@@ -35,7 +35,7 @@ def _serve_api(app: Any, settings: Settings) -> None:
     import uvicorn
 
     # Everything built so far lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise cost 50-100 ms every few heavy requests (bench/api.py).
+    # full passes, which otherwise cost 50-100 ms every few heavy requests (bench/api_latency.py).
     gc.collect()
     gc.freeze()
 

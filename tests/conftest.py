@@ -26,7 +26,7 @@ def influx_database(influx_server: InfluxServer) -> Iterator[str]:
     yield name
     if influx_server.running:
         with contextlib.suppress(httpx.HTTPError):
-            influx_server.query(f'DROP DATABASE "{name}"')
+            influx_server.drop_database(name)
 
 
 @pytest.fixture(scope="session")

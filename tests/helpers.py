@@ -1,9 +1,10 @@
-"""Helpers shared by integration and e2e tests: a registry, a farmtel runtime, waiting."""
+"""Helpers shared by integration and e2e tests (and the benchmarks): a registry, a farmtel
+runtime, publishing, waiting, the exact set of stored readings."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,12 @@ from devices.provisioning import provision_device
 from devices.registry import Farm, Site
 from farmtel.runtime import Metadata, open_metadata
 from farmtel.settings import Settings
+from storage.telemetry import TelemetryStore
 
 ADMIN_TOKEN = "ft_test_admin_token"
+
+Key = tuple[str, str, int]
+"""One stored reading's identity: (device_id, quantity, ts_ms)."""
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
@@ -73,3 +78,12 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str =
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+def stored_keys(store: TelemetryStore, quantities: Iterable[str], start_ms: int, end_ms: int,
+                device_ids: Sequence[str] | None = None) -> list[Key]:
+    """Every stored reading of ``quantities`` in ``[start_ms, end_ms)`` (of every device, or of
+    ``device_ids``), read through the store protocol (``raw_series``); a sorted list, so a
+    duplicate would appear twice."""
+    return sorted((device, q, ts) for q in quantities
+                  for device, ts, _ in store.raw_series(q, start_ms, end_ms, device_ids=device_ids))

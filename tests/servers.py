@@ -174,20 +174,28 @@ class _HttpServer(_Server):
 
 
 class InfluxServer(_HttpServer):
-    """InfluxDB 1.x ``influxd`` on 127.0.0.1, no auth, quiet logs, data in the workdir."""
+    """InfluxDB 1.x ``influxd`` on 127.0.0.1, no auth, quiet logs, data in the workdir.
+
+    ``max_values_per_tag`` overrides 1.x's default limit of 100,000 values per tag key (0: no
+    limit, what a registry of 200,000 ``device_id`` values needs; InfluxDB 2 has no such limit).
+    """
 
     name = "influxd"
     executable = "influxd"
     ready_path = "/ping"
     ready_status = 204
 
-    def __init__(self, workdir: Path | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, *, max_values_per_tag: int | None = None,
+                 ) -> None:
         super().__init__(workdir)
         self.rpc_port = free_port()
         self.config_path = self.workdir / "influxdb.conf"
+        self.max_values_per_tag = max_values_per_tag
 
     def _prepare(self) -> None:
         d = self.workdir
+        tag_limit = ("" if self.max_values_per_tag is None
+                     else f"\n  max-values-per-tag = {self.max_values_per_tag}")
         self.config_path.write_text(
             f"""reporting-disabled = true
 bind-address = "127.0.0.1:{self.rpc_port}"
@@ -201,7 +209,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   wal-dir = "{d / "wal"}"
   wal-fsync-delay = "0s"
   query-log-enabled = false
-  trace-logging-enabled = false
+  trace-logging-enabled = false{tag_limit}
 
 [monitor]
   store-enabled = false
@@ -234,6 +242,10 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         response.raise_for_status()
         answer: dict[str, object] = response.json()
         return answer
+
+    def drop_database(self, name: str) -> None:
+        """``DROP DATABASE`` (a no-op when it does not exist)."""
+        self.query(f'DROP DATABASE "{name}"')
 
 
 class VictoriaMetricsServer(_HttpServer):

@@ -7,15 +7,14 @@ import threading
 import time
 
 from devices.contract import telemetry_topic
-from ingest.pipeline import now_ms
 from simulators.publisher import ReliablePublisher, encode_record
-from storage.telemetry import RangeQuery, TelemetryStore
+from storage.clock import DAY_MS, now_ms
+from storage.telemetry import TelemetryStore
+from tests.helpers import Key, stored_keys
 
 FARM = "farm-a"
 PROBES = {f"sm-{i}": "soil_moisture" for i in range(1, 5)}
 QUANTITIES = ("vwc_pct", "battery_v")
-
-Key = tuple[str, str, int]
 
 
 class Stream:
@@ -81,13 +80,7 @@ class Stream:
 
 def stored(store: TelemetryStore, devices: tuple[str, ...] = tuple(PROBES)) -> list[Key]:
     """Every stored reading of ``devices`` (sorted list: a duplicate would appear twice)."""
-    out: list[Key] = []
-    for device in devices:
-        for q in QUANTITIES:
-            points = store.query(RangeQuery(quantity=q, start_ms=0, end_ms=now_ms() + 86_400_000,
-                                            device_id=device, limit=10_000_000))
-            out += [(p.device_id, p.quantity, p.ts_ms) for p in points]
-    return sorted(out)
+    return stored_keys(store, QUANTITIES, 0, now_ms() + DAY_MS, devices)
 
 
 def count_stored(store: TelemetryStore, devices: tuple[str, ...] = tuple(PROBES)) -> int:

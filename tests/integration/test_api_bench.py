@@ -1,11 +1,11 @@
-"""bench/api.py on small data: real influxd (the session's), SQLite, ``farmtel api`` processes
+"""bench/api_latency.py on small data: real influxd (the session's), SQLite, ``farmtel api`` processes
 and HTTP; every path answers right and gets figures. No timing is asserted."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import api as bench_api
+from bench import api_latency as bench_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
