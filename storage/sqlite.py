@@ -22,7 +22,7 @@ from itertools import starmap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from storage.influx import RESERVED_QUANTITIES, check_id, check_quantity
+from storage.naming import check_id, check_quantity, storable_quantity
 from storage.telemetry import (
     Aggregation,
     RangeQuery,
@@ -36,8 +36,11 @@ from storage.telemetry import (
 if TYPE_CHECKING:
     from types import TracebackType
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
+# The columns in ``Reading``'s field order: readings are bound and rows read back positionally.
+_READING_COLUMNS = (
+    "device_id, quantity, value, ts_ms, seq, quality, device_type, site_id, farm_id, county"
+)
+_COLUMN_DEFS = """
     device_id TEXT NOT NULL,
     quantity TEXT NOT NULL,
     ts_ms INTEGER NOT NULL,
@@ -47,41 +50,27 @@ CREATE TABLE IF NOT EXISTS readings (
     site_id TEXT NOT NULL,
     farm_id TEXT NOT NULL,
     county TEXT NOT NULL,
-    device_type TEXT NOT NULL,
+    device_type TEXT NOT NULL,"""
+# ``readings`` keeps every key once; ``latest`` the newest reading per (device, quantity).
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS readings ({_COLUMN_DEFS}
     PRIMARY KEY (device_id, quantity, ts_ms)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS readings_site ON readings (site_id, quantity, ts_ms);
-CREATE TABLE IF NOT EXISTS latest (
-    device_id TEXT NOT NULL,
-    quantity TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL,
-    value REAL NOT NULL,
-    seq INTEGER NOT NULL,
-    quality INTEGER NOT NULL,
-    site_id TEXT NOT NULL,
-    farm_id TEXT NOT NULL,
-    county TEXT NOT NULL,
-    device_type TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS latest ({_COLUMN_DEFS}
     PRIMARY KEY (device_id, quantity)
 ) WITHOUT ROWID;
 """
-
-# Both statements take ``Reading`` tuples as they are (columns in the named tuple's order).
-_INSERT = """
-INSERT OR IGNORE INTO readings
-    (device_id, quantity, value, ts_ms, seq, quality, device_type, site_id, farm_id, county)
-VALUES (?,?,?,?,?,?,?,?,?,?)
-"""
-_UPSERT_LATEST = """
-INSERT INTO latest
-    (device_id, quantity, value, ts_ms, seq, quality, device_type, site_id, farm_id, county)
-VALUES (?,?,?,?,?,?,?,?,?,?)
+_PLACEHOLDERS = ",".join("?" * len(Reading._fields))
+_INSERT = f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
+_UPSERT_LATEST = f"""
+INSERT INTO latest ({_READING_COLUMNS}) VALUES ({_PLACEHOLDERS})
 ON CONFLICT (device_id, quantity) DO UPDATE SET
     ts_ms = excluded.ts_ms, value = excluded.value, seq = excluded.seq,
     quality = excluded.quality, site_id = excluded.site_id, farm_id = excluded.farm_id,
     county = excluded.county, device_type = excluded.device_type
 WHERE excluded.ts_ms > latest.ts_ms
-"""
+"""  # noqa: S608 (constants only)
 # Whitelisted SQL per aggregation: never interpolate caller text into SQL.
 _SQL_AGG = {
     Aggregation.MEAN: "AVG(value)",
@@ -91,11 +80,6 @@ _SQL_AGG = {
     Aggregation.COUNT: "COUNT(value)",
 }
 _IDS_PER_STATEMENT = 500  # below SQLite's bound-parameter limit
-# The columns of ``latest`` in ``Reading``'s field order: rows become readings positionally.
-_READING_COLUMNS = (
-    "device_id, quantity, value, ts_ms, seq, quality, device_type, site_id, farm_id, county"
-)
-
 
 
 class SqliteTelemetryStore:
@@ -116,7 +100,7 @@ class SqliteTelemetryStore:
         self._closed = False
         self._quantities: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _mapped_errors():
+        with self._mapped_errors():
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
@@ -162,6 +146,25 @@ class SqliteTelemetryStore:
     ) -> None:
         self.close()
 
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        """Map sqlite3 errors: locks, I/O, a closed store -> unavailable; bad data -> rejected."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:  # locked, busy, disk I/O, disk full, read-only
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        except sqlite3.ProgrammingError as exc:
+            if self._closed:  # close() raced this call: "Cannot operate on a closed database"
+                raise StoreUnavailable(f"SQLite: {exc}") from exc
+            raise StoreRejected(f"SQLite: {exc}") from exc
+        except (
+            sqlite3.IntegrityError,
+            sqlite3.DataError,
+            sqlite3.InterfaceError,
+            OverflowError,
+        ) as exc:
+            raise StoreRejected(f"SQLite: {exc}") from exc
+
     # -- writes --
 
     def write(self, readings: Sequence[Reading]) -> None:
@@ -170,7 +173,7 @@ class SqliteTelemetryStore:
             return
         rows = self._validated(readings)
         newest = _newest_per_key(rows)
-        with _mapped_errors(), self._write_lock:
+        with self._mapped_errors(), self._write_lock:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -187,7 +190,7 @@ class SqliteTelemetryStore:
         or a non-finite or non-numeric value. Decoded batches pass through uncopied."""
         rows = list(readings)
         for quantity in {r.quantity for r in rows} - self._quantities:
-            self._check_new_quantity(quantity)
+            self._quantities.add(storable_quantity(quantity))
         for r in rows:
             v = r.value
             if type(v) is not float or v - v != 0.0:  # not a float, NaN or ±inf
@@ -199,14 +202,6 @@ class SqliteTelemetryStore:
         value = finite_value(r)
         return r if type(r.value) is float else r._replace(value=value)
 
-    def _check_new_quantity(self, quantity: str) -> None:
-        try:
-            check_quantity(quantity)
-        except ValueError as exc:
-            raise StoreRejected(str(exc)) from exc
-        if quantity in RESERVED_QUANTITIES:  # kept for parity with the InfluxDB backend
-            raise StoreRejected(f"quantity name {quantity!r} is reserved")
-        self._quantities.add(quantity)
 
     # -- reads --
 
@@ -231,7 +226,7 @@ class SqliteTelemetryStore:
         """Rows of ``latest`` matching ``where`` (placeholders only; the values are bound),
         ordered by device then quantity."""
         sql = f"SELECT {_READING_COLUMNS} FROM latest WHERE {where} ORDER BY device_id, quantity"  # noqa: S608
-        with _mapped_errors():
+        with self._mapped_errors():
             return list(starmap(Reading, self._conn().execute(sql, params)))
 
     def query(self, q: RangeQuery) -> list[SeriesPoint]:
@@ -251,19 +246,17 @@ class SqliteTelemetryStore:
         if q.agg is None or q.every_s is None:
             select, tail = "ts_ms, value", "ORDER BY ts_ms, device_id"
         else:
-            w = int(q.every_s) * 1000
-            window = f"ts_ms - ((ts_ms % {w}) + {w}) % {w}"  # floor to the window start
-            select = f"{window} AS win, {_SQL_AGG[Aggregation(q.agg)]}"
+            select = f"{_window_start(q.every_s)} AS win, {_SQL_AGG[Aggregation(q.agg)]}"
             tail = "GROUP BY device_id, win ORDER BY win, device_id"
         sql = f"SELECT device_id, {select} FROM readings WHERE {bounds} {tail} LIMIT ?"  # noqa: S608
         params.append(max(q.limit, 0))
-        with _mapped_errors():
+        with self._mapped_errors():
             rows = self._conn().execute(sql, params).fetchall()
         return [SeriesPoint(d, q.quantity, int(ts), float(v)) for d, ts, v in rows]
 
     def count_devices_since(self, since_ms: int) -> int:
         """Distinct devices with a reading at or after ``since_ms`` (from ``latest``)."""
-        with _mapped_errors():
+        with self._mapped_errors():
             (n,) = (
                 self._conn()
                 .execute(
@@ -284,9 +277,7 @@ class SqliteTelemetryStore:
         from the primary key; without, the whole table is scanned (fine for small stores)."""
         if every_s <= 0:
             raise ValueError("every_s must be positive")
-        w = int(every_s) * 1000
-        window = f"ts_ms - ((ts_ms % {w}) + {w}) % {w}"  # floor to the window start
-        rows = self._bulk(f"device_id, {window} AS win, COUNT(*)", "GROUP BY device_id, win "
+        rows = self._bulk(f"device_id, {_window_start(every_s)} AS win, COUNT(*)", "GROUP BY device_id, win "
                           "ORDER BY device_id, win", quantity, start_ms, end_ms, device_ids)
         return [(d, int(win), int(n)) for d, win, n in rows]
 
@@ -314,13 +305,20 @@ class SqliteTelemetryStore:
             ids = sorted({check_id(d) for d in device_ids})
             chunks = [ids[i : i + _IDS_PER_STATEMENT] for i in range(0, len(ids), _IDS_PER_STATEMENT)]
         out: list[tuple[Any, ...]] = []
-        with _mapped_errors():
+        with self._mapped_errors():
             conn = self._conn()
             for chunk in chunks:
                 where = f"device_id IN ({','.join('?' * len(chunk))}) AND " if chunk else ""
                 sql = f"SELECT {select} FROM readings WHERE {where}{bounds} {tail}"  # noqa: S608
                 out += conn.execute(sql, [*chunk, *params]).fetchall()
         return out
+
+
+def _window_start(every_s: int) -> str:
+    """SQL for the start of ``ts_ms``'s epoch-aligned window of ``every_s`` [s] (floor
+    division, also before 1970); only an int is formatted in."""
+    w = int(every_s) * 1000  # [ms]
+    return f"ts_ms - ((ts_ms % {w}) + {w}) % {w}"
 
 
 def _newest_per_key(rows: list[Reading]) -> list[Reading]:
@@ -332,23 +330,3 @@ def _newest_per_key(rows: list[Reading]) -> list[Reading]:
         if cur is None or r.ts_ms > cur.ts_ms:
             newest[key] = r
     return list(newest.values())
-
-
-@contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """Map sqlite3 errors: locks, I/O, a closed store -> unavailable; bad data -> rejected."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:  # locked, busy, disk I/O, disk full, read-only
-        raise StoreUnavailable(f"SQLite: {exc}") from exc
-    except sqlite3.ProgrammingError as exc:
-        if "closed" in str(exc):
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
-        raise StoreRejected(f"SQLite: {exc}") from exc
-    except (
-        sqlite3.IntegrityError,
-        sqlite3.DataError,
-        sqlite3.InterfaceError,
-        OverflowError,
-    ) as exc:
-        raise StoreRejected(f"SQLite: {exc}") from exc

@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 
 from storage.influx import (
     LineEncoder,
-    check_id,
-    check_quantity,
     escape_key,
     escape_measurement,
     latest_statement,
@@ -21,6 +19,7 @@ from storage.influx import (
     range_statement,
     to_line_protocol,
 )
+from storage.naming import check_id, check_quantity
 from storage.telemetry import Aggregation, Quality, RangeQuery, Reading, StoreRejected
 
 T0 = 1_780_000_000_000
