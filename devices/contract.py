@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from storage.clock import from_ms
+
 TOPIC_ROOT = "farmtel"
 TELEMETRY = "telemetry"
 GATEWAY = "gateway"
@@ -79,7 +81,7 @@ def parse_topic(topic: str) -> Topic | None:
 
 def format_ts(ts_ms: int) -> str:
     """RFC 3339 UTC with milliseconds, as devices are asked to send it."""
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    dt = from_ms(ts_ms)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
 
 

@@ -7,7 +7,7 @@ from their modules (``analytics.alerts.store``, ``analytics.alerts.notify``).
 Public surface
 --------------
 
-Rules (``analytics.alerts.rules``, ``analytics.alerts.defaults``)
+Rules (the kinds in ``analytics.alerts.rules``, the defaults here)
     ``ThresholdRule`` (SET/CLEAR hysteresis, min duration, min reports), ``RateOfChangeRule``,
     ``NoDataRule``, ``StuckSensorRule``, ``IndicatorRule`` (THI, VPD bands),
     ``FrostRule``, ``HumidityHoursRule``, ``BaselineDropRule`` (rumination),
@@ -58,46 +58,14 @@ from analytics.alerts.defaults import default_rules, rules_for_site, rules_for_s
 from analytics.alerts.derived import water_balance_readings
 from analytics.alerts.engine import AlertEngine
 from analytics.alerts.overrides import RuleOverrides, apply_overrides
-from analytics.alerts.rules import (
-    BaselineDropRule,
-    DepletionRule,
-    Direction,
-    FrostRule,
-    HumidityHoursRule,
-    Indicator,
-    IndicatorRule,
-    NoDataRule,
-    RateOfChangeRule,
-    Rule,
-    Severity,
-    StuckSensorRule,
-    SubjectType,
-    ThresholdRule,
-    Trend,
-)
 from analytics.alerts.transitions import ActiveAlert, Transition, TransitionKind
 
 __all__ = [
     "ActiveAlert",
     "AlertEngine",
-    "BaselineDropRule",
-    "DepletionRule",
-    "Direction",
-    "FrostRule",
-    "HumidityHoursRule",
-    "Indicator",
-    "IndicatorRule",
-    "NoDataRule",
-    "RateOfChangeRule",
-    "Rule",
     "RuleOverrides",
-    "Severity",
-    "StuckSensorRule",
-    "SubjectType",
-    "ThresholdRule",
     "Transition",
     "TransitionKind",
-    "Trend",
     "apply_overrides",
     "default_rules",
     "rules_for_site",

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from analytics.alerts.defaults import default_rules
 from analytics.alerts.evaluators import NEVER, AnyEvaluator, SubjectState, compile_rule
@@ -39,13 +40,13 @@ from analytics.alerts.rules import NoDataRule, Rule, Severity, SubjectType
 from analytics.alerts.transitions import ActiveAlert, Transition, TransitionKind
 from devices.catalogue import DEVICE_TYPES
 from devices.directory import DeviceInfo
+from storage.clock import MINUTE_MS
 from storage.telemetry import Quality, Reading
 
 __all__ = ["AlertEngine"]
 
 log = logging.getLogger(__name__)
 
-_MIN_MS = 60_000
 _CLOCK_SUSPECT = int(Quality.CLOCK_SUSPECT)
 
 
@@ -66,12 +67,11 @@ class _Index:
             index.rules[rule.id] = rule
             if not rule.enabled:
                 continue
-            if isinstance(rule, NoDataRule):
-                for dt in rule.device_types:
-                    no_data.setdefault(dt, []).append(rule)
-                continue
             ev = compile_rule(rule)
-            assert ev is not None
+            if ev is None:  # evaluated by the clock: only no-data rules are
+                for dt in rule.device_types:
+                    no_data.setdefault(dt, []).append(cast(NoDataRule, rule))
+                continue
             for dt in rule.device_types:
                 for q in rule.quantities:
                     by_input.setdefault((dt, q), []).append(ev)
@@ -292,10 +292,10 @@ class AlertEngine:
                 continue  # a late copy of data seen before the silence
             st.latched = False
             if st.active:
-                silence_min = max(r.ts_ms - st.last_ts, 0) / _MIN_MS if st.last_ts > NEVER else None
+                silence_min = max(r.ts_ms - st.last_ts, 0) / MINUTE_MS if st.last_ts > NEVER else None
                 limit = self._limit_ms(rule, r.device_type)
                 self._resolve(rule, st, r.ts_ms, silence_min,
-                              limit / _MIN_MS if limit is not None else None, out)
+                              limit / MINUTE_MS if limit is not None else None, out)
             st.last_ts = max(st.last_ts, r.ts_ms)
 
     def tick(self, now_ms: int, last_seen: Mapping[str, int]) -> list[Transition]:
@@ -328,13 +328,13 @@ class AlertEngine:
                         st.active, st.severity, st.opened_ms = True, rule.severity, now_ms
                         st.last_ts = ts
                         out.append(self._transition(TransitionKind.OPENED, rule, st, now_ms,
-                                                    silence / _MIN_MS, limit / _MIN_MS,
+                                                    silence / MINUTE_MS, limit / MINUTE_MS,
                                                     rule.severity))
                 elif ts > st.last_ts and (st.active or st.latched):
                     st.latched = False
                     if st.active:
-                        self._resolve(rule, st, ts, (ts - st.last_ts) / _MIN_MS,
-                                      limit / _MIN_MS, out)
+                        self._resolve(rule, st, ts, (ts - st.last_ts) / MINUTE_MS,
+                                      limit / MINUTE_MS, out)
                     st.last_ts = ts
         return out
 
@@ -346,7 +346,8 @@ class AlertEngine:
         st = self._states.get((rule_id, subject_id))
         if st is None:
             return
-        is_no_data = isinstance(self._find_rule(rule_id), NoDataRule)
+        rule = self._find_rule(rule_id)
+        is_no_data = rule is not None and rule.on_tick
         st.active, st.severity, st.clear_since, st.pending_since = False, None, None, None
         st.latched = is_no_data or st.level > 0
 
@@ -378,8 +379,8 @@ class AlertEngine:
                              alert.county_id)
             st.active, st.severity, st.opened_ms = True, alert.severity, alert.opened_ms
             st.pending_since = None
-            if isinstance(rule, NoDataRule):
-                silence_ms = round((alert.value or 0.0) * _MIN_MS)
+            if rule.on_tick:  # no-data: the alert's value is the silence [min]
+                silence_ms = round((alert.value or 0.0) * MINUTE_MS)
                 st.last_ts = alert.opened_ms - silence_ms
             elif st.last_ts == NEVER:  # no replayed history: assume the alert's band
                 severities = rule.severities

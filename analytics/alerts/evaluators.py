@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from analytics.alerts.derived import INDICATOR_FUNCTIONS
 from analytics.alerts.rules import (
@@ -25,26 +25,41 @@ from analytics.alerts.rules import (
     FrostRule,
     HumidityHoursRule,
     IndicatorRule,
-    NoDataRule,
     RateOfChangeRule,
     Rule,
+    RuleBase,
     Severity,
     StuckSensorRule,
     SubjectType,
     ThresholdRule,
     Trend,
 )
+from storage.clock import DAY_MS, HOUR_MS
 from storage.telemetry import Reading
 
 NEVER = -(2**62)
 """A timestamp older than any reading [ms]."""
-_H_MS = 3_600_000
-_DAY_MS = 86_400_000
 
 Verdict: TypeAlias = tuple[int, float, float]
 """(condition level, value, threshold) — units as the rule kind documents."""
 
 R = TypeVar("R", bound=Rule)
+E = TypeVar("E", bound="Evaluator[Any]")
+
+AnyEvaluator: TypeAlias = "Evaluator[Any]"
+"""The evaluator of any rule kind."""
+
+_EVALUATORS: dict[type[RuleBase], type[Evaluator[Any]]] = {}
+"""Rule kind -> its evaluator class, filled by :func:`evaluates`."""
+
+
+def evaluates(kind: type[R]) -> Callable[[type[E]], type[E]]:
+    """Class decorator: register the decorated evaluator class as the one for rule ``kind``."""
+    def register(cls: type[E]) -> type[E]:
+        _EVALUATORS[kind] = cls
+        return cls
+
+    return register
 
 
 @dataclass(slots=True)
@@ -84,7 +99,7 @@ def lsq_slope_per_h(points: Sequence[tuple[int, float]]) -> float:
     """Least-squares slope of (ts_ms, value) points [value unit per hour]; 0 if degenerate."""
     n = len(points)
     t0 = points[0][0]
-    ts = [(t - t0) / _H_MS for t, _ in points]
+    ts = [(t - t0) / HOUR_MS for t, _ in points]
     mt = sum(ts) / n
     mv = sum(v for _, v in points) / n
     sxx = sum((t - mt) ** 2 for t in ts)
@@ -113,6 +128,7 @@ class Evaluator(Generic[R]):
         raise NotImplementedError
 
 
+@evaluates(ThresholdRule)
 class ThresholdEvaluator(Evaluator[ThresholdRule]):
     """SET/CLEAR hysteresis on one quantity."""
 
@@ -131,6 +147,7 @@ class ThresholdEvaluator(Evaluator[ThresholdRule]):
         return 0, r.value, self.rule.clear_value
 
 
+@evaluates(RateOfChangeRule)
 class RateEvaluator(Evaluator[RateOfChangeRule]):
     """Least-squares trend over a trailing window."""
 
@@ -198,6 +215,7 @@ class _MinMaxWindow:
         return self._maxs[0][1] - self._mins[0][1]
 
 
+@evaluates(StuckSensorRule)
 class StuckEvaluator(Evaluator[StuckSensorRule]):
     """No variation over N consecutive reports."""
 
@@ -248,6 +266,7 @@ class _PairedInputs:
         return values
 
 
+@evaluates(IndicatorRule)
 class IndicatorEvaluator(Evaluator[IndicatorRule]):
     """Banded derived indicator (THI, VPD) of one device."""
 
@@ -274,6 +293,7 @@ class IndicatorEvaluator(Evaluator[IndicatorRule]):
         return 0, x, self._sign * self._clears[0]
 
 
+@evaluates(FrostRule)
 class FrostEvaluator(Evaluator[FrostRule]):
     """Night-time linear cooling trend extrapolated towards sunrise."""
 
@@ -287,7 +307,7 @@ class FrostEvaluator(Evaluator[FrostRule]):
     def _lead_h(self, ts_ms: int) -> float:
         """Hours of extrapolation at ``ts_ms``: 0 outside the night window."""
         rule = self.rule
-        hour = (ts_ms / _H_MS + rule.utc_offset_h) % 24.0
+        hour = (ts_ms / HOUR_MS + rule.utc_offset_h) % 24.0
         start, sunrise = rule.night_start_local_h, rule.sunrise_local_h
         night = (hour >= start or hour < sunrise) if start > sunrise else start <= hour < sunrise
         if not night:
@@ -326,6 +346,7 @@ class _HumidHistory:
     total_ms: int = 0
 
 
+@evaluates(HumidityHoursRule)
 class HumidityHoursEvaluator(Evaluator[HumidityHoursRule]):
     """Humid hours in a trailing window (integer milliseconds: no drift)."""
 
@@ -352,7 +373,7 @@ class HumidityHoursEvaluator(Evaluator[HumidityHoursRule]):
         entries = h.entries
         while entries and entries[0][0] <= cutoff:
             h.total_ms -= entries.popleft()[1]
-        hours = h.total_ms / _H_MS
+        hours = h.total_ms / HOUR_MS
         clear_h = rule.hours - rule.clear_margin_h
         if hours >= rule.hours or (st.level >= 1 and hours >= clear_h):
             return 1, hours, rule.hours
@@ -361,6 +382,7 @@ class HumidityHoursEvaluator(Evaluator[HumidityHoursRule]):
         return 0, hours, clear_h
 
 
+@evaluates(BaselineDropRule)
 class BaselineDropEvaluator(Evaluator[BaselineDropRule]):
     """Drop against the mean of the previous days' daily means."""
 
@@ -368,7 +390,7 @@ class BaselineDropEvaluator(Evaluator[BaselineDropRule]):
 
     def __init__(self, rule: BaselineDropRule) -> None:
         super().__init__(rule)
-        self._offset_ms = round(rule.utc_offset_h * _H_MS)
+        self._offset_ms = round(rule.utc_offset_h * HOUR_MS)
         self._days: dict[str, dict[int, list[float]]] = {}
 
     def evaluate(self, st: SubjectState, r: Reading) -> Verdict | None:
@@ -376,7 +398,7 @@ class BaselineDropEvaluator(Evaluator[BaselineDropRule]):
         days = self._days.get(st.subject_id)
         if days is None:
             days = self._days[st.subject_id] = {}
-        day = (r.ts_ms + self._offset_ms) // _DAY_MS
+        day = (r.ts_ms + self._offset_ms) // DAY_MS
         first = day - rule.baseline_days
         means = [s / c for d, (s, c) in days.items() if first <= d < day]
         verdict: Verdict | None = None
@@ -399,6 +421,7 @@ class BaselineDropEvaluator(Evaluator[BaselineDropRule]):
         return verdict
 
 
+@evaluates(DepletionRule)
 class DepletionEvaluator(Evaluator[DepletionRule]):
     """Depletion against RAW, paired from the water-balance readings of a site."""
 
@@ -422,34 +445,12 @@ class DepletionEvaluator(Evaluator[DepletionRule]):
         return 0, depletion, rule.clear_fraction * raw
 
 
-AnyEvaluator: TypeAlias = (
-    ThresholdEvaluator
-    | RateEvaluator
-    | StuckEvaluator
-    | IndicatorEvaluator
-    | FrostEvaluator
-    | HumidityHoursEvaluator
-    | BaselineDropEvaluator
-    | DepletionEvaluator
-)
-
-
 def compile_rule(rule: Rule) -> AnyEvaluator | None:
-    """The evaluator of a streaming rule; ``None`` for no-data rules (the engine's tick)."""
-    if isinstance(rule, NoDataRule):
+    """The evaluator of a streaming rule; ``None`` for rules the engine's tick evaluates."""
+    if rule.on_tick:
         return None
-    if isinstance(rule, ThresholdRule):
-        return ThresholdEvaluator(rule)
-    if isinstance(rule, RateOfChangeRule):
-        return RateEvaluator(rule)
-    if isinstance(rule, StuckSensorRule):
-        return StuckEvaluator(rule)
-    if isinstance(rule, IndicatorRule):
-        return IndicatorEvaluator(rule)
-    if isinstance(rule, FrostRule):
-        return FrostEvaluator(rule)
-    if isinstance(rule, HumidityHoursRule):
-        return HumidityHoursEvaluator(rule)
-    if isinstance(rule, BaselineDropRule):
-        return BaselineDropEvaluator(rule)
-    return DepletionEvaluator(rule)
+    try:
+        make = _EVALUATORS[type(rule)]
+    except KeyError:
+        raise TypeError(f"no evaluator registered for {type(rule).__name__}") from None
+    return make(rule)

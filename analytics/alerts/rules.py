@@ -195,6 +195,11 @@ class RuleBase:
         return SubjectType.DEVICE
 
     @property
+    def on_tick(self) -> bool:
+        """True if the engine's clock (``AlertEngine.tick``) evaluates it, not each reading."""
+        return False
+
+    @property
     def quantities(self) -> tuple[str, ...]:
         """The reading quantities this rule consumes."""
         return ()
@@ -285,6 +290,10 @@ class NoDataRule(RuleBase):
 
     multiple: float = 3.0
     interval_s: int | None = None
+
+    @property
+    def on_tick(self) -> bool:
+        return True
 
     def _validate(self) -> None:
         _finite(self.id, multiple=self.multiple)

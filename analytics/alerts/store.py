@@ -37,6 +37,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from analytics.alerts.rules import Severity, SubjectType
 from analytics.alerts.transitions import ActiveAlert, Transition, TransitionKind
 from devices.registry import utcnow
+from storage.clock import from_ms, to_ms
 from storage.errors import Conflict, NotFound
 from storage.metadata import Base
 
@@ -65,10 +66,6 @@ class AlertNotFound(NotFound):
 
 class InvalidTransition(Conflict):
     """The requested change is not allowed from the alert's current state."""
-
-
-def _dt(ts_ms: int) -> datetime:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
 
 
 def _aware(dt: datetime) -> datetime:
@@ -115,7 +112,7 @@ class Alert(Base):
         return ActiveAlert(
             rule_id=self.rule_id, subject_type=SubjectType(self.subject_type),
             subject_id=self.subject_id, severity=Severity(self.severity),
-            opened_ms=int(_aware(self.opened_at).timestamp() * 1000), value=self.value,
+            opened_ms=to_ms(self.opened_at), value=self.value,
             device_id=self.device_id, site_id=self.site_id, farm_id=self.farm_id,
             county_id=self.county_id,
         )
@@ -127,7 +124,7 @@ class Alert(Base):
         return Transition(
             kind=kind, rule_id=self.rule_id, subject_type=SubjectType(self.subject_type),
             subject_id=self.subject_id, severity=Severity(self.severity),
-            ts_ms=int(when.timestamp() * 1000), value=self.value, threshold=self.threshold,
+            ts_ms=to_ms(when), value=self.value, threshold=self.threshold,
             title_zh=self.title_zh, title_en=self.title_en, device_id=self.device_id,
             site_id=self.site_id, farm_id=self.farm_id, county_id=self.county_id,
             actor=actor, note=note, alert_id=self.id,
@@ -210,7 +207,7 @@ class AlertRepository:
     def _apply_one(self, t: Transition) -> int | None:
         with self._session() as session, session.begin():
             existing = _open_alert(session, t.rule_id, t.subject_id)
-            at = _dt(t.ts_ms)
+            at = from_ms(t.ts_ms)
             if t.kind is TransitionKind.OPENED:
                 if existing is not None:
                     log.debug("duplicate open of %s/%s ignored", t.rule_id, t.subject_id)

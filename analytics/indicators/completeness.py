@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from storage.clock import CST_OFFSET_MS, DAY_MS
+
 # Windows divide 8 h so that UTC and CST (UTC+8) midnights are window boundaries.
-_ALIGN_MS = 8 * 3_600_000
-_DAY_MS = 86_400_000
+_ALIGN_MS = CST_OFFSET_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +75,8 @@ def _intervals_per_window(interval_ms: int, n_intervals: int, max_windows: int) 
         for k in range(need, per_align + 1):
             if per_align % k == 0:
                 return k
-    if _DAY_MS % interval_ms == 0:
-        per_day = _DAY_MS // interval_ms
+    if DAY_MS % interval_ms == 0:
+        per_day = DAY_MS // interval_ms
         return per_day * -(-need // per_day)
     return need
 

@@ -37,8 +37,8 @@ from analytics.indicators.hourly import (
     cached_counter_days,
     fill_counter_days,
 )
-from analytics.indicators.periods import DAY_MS
-from analytics.water import FlowMeterSpec, MeterTotal, local_midnight_ms, meter_totals
+from analytics.water import FlowMeterSpec, MeterTotal, meter_totals
+from storage.clock import DAY_MS, HOUR_MS, cst_midnight_ms
 from storage.telemetry import TelemetryStore
 
 MARGIN_DAYS = 3
@@ -145,7 +145,7 @@ class CachedMeterTotals:
         period = (hour >= MARGIN_DAYS) & (hour < MARGIN_DAYS + n_days)
         after, before = hour >= MARGIN_DAYS + n_days, hour < MARGIN_DAYS
         if self.until_ms is not None:
-            start = local_midnight_ms(day=window_first) + np.arange(width * 24) * 3_600_000
+            start = cst_midnight_ms(window_first) + np.arange(width * 24) * HOUR_MS
             period &= start < self.until_ms
             after &= start < self.until_ms
         open_after = _open_after(days, MARGIN_DAYS + n_days)
@@ -158,7 +158,7 @@ class CachedMeterTotals:
                 reads += fill_counter_days(store, VOLUME, days, rows=np.flatnonzero(open_),
                                            hours=side, now_ms=self.now_ms)
         rollover = np.array([np.nan if m.rollover_m3 is None else m.rollover_m3 for m in meters])
-        volumes = window_volumes(days.days, window_start_ms=local_midnight_ms(day=window_first),
+        volumes = window_volumes(days.days, window_start_ms=cst_midnight_ms(window_first),
                                  first=MARGIN_DAYS, n_days=n_days, rollover_m3=rollover)
         ambiguous = np.isfinite(rollover) & (days.days[..., DECREASES] > 0).any(axis=1)
         out = [MeterTotal(m, float(v)) for m, v in zip(meters, volumes.tolist(), strict=True)]

@@ -43,17 +43,14 @@ from sqlalchemy import Boolean, Date, DateTime, Integer, LargeBinary, String, Te
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from analytics.indicators.periods import local_date
-from analytics.water import local_midnight_ms
 from devices.catalogue import DEVICE_TYPES
 from devices.registry import Device, utcnow
+from storage.clock import DAY_MS, HOUR_MS, cst_date, cst_midnight_ms
 from storage.metadata import Base
 from storage.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 HOURS_PER_DAY = 24
 SATURATED = 255
 """Hourly counts are kept as uint8: at most this many readings an hour [count]."""
@@ -264,7 +261,7 @@ def _spans(start_ms: int, end_ms: int, n_devices: int,
 def read_part(store: TelemetryStore, quantity: str, device_ids: Sequence[str], start_ms: int,
               end_ms: int) -> tuple[DayPart, int]:
     """Hours ``[start_ms, end_ms)`` of one CST day read from the store, and the reads made."""
-    day_start = local_midnight_ms(day=local_date(start_ms))
+    day_start = cst_midnight_ms(cst_date(start_ms))
     counter = quantity in COUNTER_QUANTITIES
     ids = sorted(device_ids)
     part = DayPart(tuple(ids), np.zeros((len(ids), HOURS_PER_DAY), np.uint8),
@@ -321,13 +318,13 @@ def refresh_hourly_counts(sessions: sessionmaker[Any], store: TelemetryStore, *,
     with _REFRESH_LOCK:
         with sessions() as s:
             ids_by_q = _ids_by_quantity(s)
-            first = local_date(now_ms) - timedelta(days=lookback_days)
+            first = cst_date(now_ms) - timedelta(days=lookback_days)
             state = {(d, q): (h, f) for d, q, h, f in s.execute(
                 select(HourlyCountDay.day, HourlyCountDay.quantity, HourlyCountDay.hours,
                        HourlyCountDay.final).where(HourlyCountDay.day >= first))}
         written = hours_read = reads = 0
         day = first
-        while (day_start := local_midnight_ms(day=day)) <= now_ms:
+        while (day_start := cst_midnight_ms(day)) <= now_ms:
             target = min(HOURS_PER_DAY, max(0, (now_ms - settle_s * 1000 - day_start) // HOUR_MS))
             final_due = target == HOURS_PER_DAY and now_ms >= day_start + DAY_MS + final_after_s * 1000
             for quantity, ids in ids_by_q.items():
@@ -464,8 +461,8 @@ def hourly_counts(session: Session | None, store: TelemetryStore, *, quantity: s
     # days listing the same devices (usually all) are copied side by side in the rows' own
     # order, then put in the caller's order with one scatter per list, not one per day
     same_list: dict[str, list[tuple[_Row, int, int, int]]] = defaultdict(list)
-    for row in _cached_rows(session, quantity, local_date(start_ms), local_date(end_ms - 1)).values():
-        offset = (local_midnight_ms(day=row.day) - start_ms) // HOUR_MS
+    for row in _cached_rows(session, quantity, cst_date(start_ms), cst_date(end_ms - 1)).values():
+        offset = (cst_midnight_ms(row.day) - start_ms) // HOUR_MS
         a, b = max(offset, 0), min(offset + row.hours, n_hours)
         if a < b:
             covered[a:b] = True
@@ -565,7 +562,7 @@ def cached_counter_days(session: Session | None, store: TelemetryStore, *, quant
     if not device_ids or n_days <= 0:
         return result, 0
     index = _RowIndex(device_ids)
-    start0 = local_midnight_ms(day=first_day)
+    start0 = cst_midnight_ms(first_day)
     reads = 0
     for row in _cached_rows(session, quantity, first_day, first_day + timedelta(days=n_days - 1)).values():
         j = (row.day - first_day).days
@@ -604,7 +601,7 @@ def fill_counter_days(store: TelemetryStore, quantity: str, days: CounterDays, *
     n_days = days.days.shape[1]
     index = _RowIndex(ids)
     target = np.arange(len(days.device_ids)) if rows is None else rows
-    start0 = local_midnight_ms(day=days.first_day)
+    start0 = cst_midnight_ms(days.first_day)
     reads = 0
     for a, b in _uncached_runs(~wanted):
         for s, e in _spans(start0 + a * HOUR_MS, start0 + b * HOUR_MS, len(ids) * _per_hour(quantity),
@@ -640,7 +637,7 @@ def cache_frontier(session: Session) -> int | None:
             HourlyCountDay.quantity == quantity).order_by(HourlyCountDay.day.desc()).limit(1)).first()
         if latest is None:
             return None
-        ends.append(local_midnight_ms(day=latest[0]) + latest[1] * HOUR_MS)
+        ends.append(cst_midnight_ms(latest[0]) + latest[1] * HOUR_MS)
     return min(ends)
 
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.hourly import RefreshReport, refresh_hourly_counts
 from analytics.indicators.snapshots import take_monthly_snapshot
+from storage.clock import now_ms
 from storage.telemetry import TelemetryStore
 
 MONTHLY_JOB_ID = "indicators-monthly-snapshot"
@@ -33,14 +33,14 @@ HOURLY_COUNTS_INTERVAL_S = 600
 def monthly_snapshot_job(sessions: sessionmaker[Any], store: TelemetryStore,
                          config: IndicatorConfig) -> int | None:
     """Take the last complete month's snapshot if missing; its id or None."""
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     refresh_hourly_counts(sessions, store, now_ms=now)
     return take_monthly_snapshot(sessions, store, now_ms=now, config=config)
 
 
 def hourly_counts_job(sessions: sessionmaker[Any], store: TelemetryStore) -> RefreshReport:
     """Bring the hourly-count cache up to now."""
-    return refresh_hourly_counts(sessions, store, now_ms=time.time_ns() // 1_000_000)
+    return refresh_hourly_counts(sessions, store, now_ms=now_ms())
 
 
 def register_indicator_jobs(scheduler: Any, sessions: sessionmaker[Any], store: TelemetryStore,

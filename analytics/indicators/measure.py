@@ -54,10 +54,11 @@ from analytics.indicators.completeness import (
     window_grid,
 )
 from analytics.indicators.config import IndicatorConfig
-from analytics.indicators.hourly import HOUR_MS, SATURATED, hourly_counts
+from analytics.indicators.hourly import SATURATED, hourly_counts
 from analytics.indicators.periods import Period
 from analytics.indicators.registry_view import DeviceRef, RegistryView
 from devices.catalogue import DEVICE_TYPES
+from storage.clock import HOUR_MS
 from storage.telemetry import Aggregation, RangeQuery, TelemetryStore
 
 EXCLUDED_GATEWAY = "gateway: no readings of its own"

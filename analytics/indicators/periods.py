@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
-from analytics.water import CST_OFFSET_MS, local_midnight_ms
+from storage.clock import DAY_MS, MINUTE_MS, cst_date, cst_midnight_ms, from_ms
 
-MINUTE_MS = 60_000
-DAY_MS = 86_400_000
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -38,7 +36,7 @@ class Period:
     @property
     def end_date(self) -> date:
         """CST date of the period's last instant (used for the target trajectory)."""
-        return local_date(self.end_ms - 1)
+        return cst_date(self.end_ms - 1)
 
     def clipped(self, now_ms: int) -> Period:
         """The part of the period up to ``now_ms`` (itself if it is over)."""
@@ -47,18 +45,13 @@ class Period:
         return Period(self.start_ms, max(now_ms, self.start_ms + 1), self.label)
 
 
-def local_date(ts_ms: int) -> date:
-    """CST calendar date of a UTC instant [epoch ms]."""
-    return (datetime.fromtimestamp((ts_ms + CST_OFFSET_MS) / 1000, tz=UTC)).date()
-
-
 def month_period(year: int, month: int) -> Period:
     """The CST calendar month ``year-month``."""
     if not 1 <= month <= 12:
         raise ValueError(f"month must be 1..12, not {month}")
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
-    return Period(local_midnight_ms(day=first), local_midnight_ms(day=following),
+    return Period(cst_midnight_ms(first), cst_midnight_ms(following),
                   f"{year:04d}-{month:02d}")
 
 
@@ -72,21 +65,21 @@ def parse_month(label: str) -> Period:
 
 def month_containing(ts_ms: int) -> Period:
     """The CST month that contains the instant ``ts_ms``."""
-    d = local_date(ts_ms)
+    d = cst_date(ts_ms)
     return month_period(d.year, d.month)
 
 
 def previous_month(ts_ms: int) -> Period:
     """The CST month before the one containing ``ts_ms`` (the last complete month)."""
     first = month_containing(ts_ms)
-    d = local_date(first.start_ms) - timedelta(days=1)
+    d = cst_date(first.start_ms) - timedelta(days=1)
     return month_period(d.year, d.month)
 
 
 def range_period(start_ms: int, end_ms: int) -> Period:
     """An arbitrary period, labelled with its UTC ends in ISO 8601."""
     def iso(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+        return from_ms(ms).strftime("%Y-%m-%dT%H:%MZ")
 
     return Period(start_ms, end_ms, f"{iso(start_ms)}/{iso(end_ms)}")
 

@@ -16,13 +16,14 @@ import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from devices.registry import County, Device, Farm, Site
+from storage.clock import to_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +93,7 @@ class RegistryView:
 
 def _ms(dt: datetime | None) -> int | None:
     """Epoch ms of a registry timestamp; naive values (SQLite) are UTC."""
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+    return None if dt is None else to_ms(dt)
 
 
 class _Timestamps:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from analytics.indicators.periods import Period, previous_month
 from analytics.indicators.serialize import evidence_document, reference_document, value_row
 from analytics.indicators.service import Evaluation, evaluate
 from devices.registry import Device, utcnow
+from storage.clock import from_ms
 from storage.metadata import Base
 from storage.telemetry import TelemetryStore
 
@@ -39,10 +40,6 @@ log = logging.getLogger(__name__)
 
 MONTHLY = "monthly"
 ON_DEMAND = "on_demand"
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @write_once
@@ -119,8 +116,8 @@ def store_snapshot(session: Session, ev: Evaluation, *, kind: str, created_by: s
     month = ev.period.label if kind == MONTHLY else None
     snap = IndicatorSnapshot(
         kind=kind, month=month, period_label=ev.period.label,
-        period_start=_dt(ev.period.start_ms), period_end=_dt(ev.period.end_ms),
-        measured_until=_dt(ev.fleet.period.end_ms), created_by=created_by,
+        period_start=from_ms(ev.period.start_ms), period_end=from_ms(ev.period.end_ms),
+        measured_until=from_ms(ev.fleet.period.end_ms), created_by=created_by,
         target_set_id=ev.target_set_id, active_threshold_pct=ev.config.active_threshold_pct,
         reference=reference_document(ev))
     session.add(snap)
@@ -161,7 +158,7 @@ def take_monthly_snapshot(sessions: sessionmaker[Any], store: TelemetryStore, *,
     with sessions() as session:
         if monthly_snapshot_exists(session, period.label):
             return None
-        if session.scalar(select(Device.id).where(Device.created_at < _dt(period.end_ms))
+        if session.scalar(select(Device.id).where(Device.created_at < from_ms(period.end_ms))
                           .limit(1)) is None:
             log.info("no device before the end of %s: no indicator snapshot", period.label)
             return None

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from analytics.indicators.periods import Period, local_date
+from analytics.indicators.periods import Period
 from analytics.indicators.registry_view import DeviceRef, RegistryView
 from analytics.water import FlowMeterSpec, MeterTotal, irrigation_coefficients, meter_totals
+from storage.clock import cst_date
 from storage.telemetry import TelemetryStore
 
 CITY = "city"
@@ -82,8 +83,8 @@ def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Per
     county_of = {src: _group_county(view, src, ms) for src, ms in groups.items()}
     meters = [m for ms in usable.values() for m in ms]
     report = irrigation_coefficients(totals=read_totals(
-        store=store, meters=meters, first_day=local_date(period.start_ms),
-        last_day=local_date(period.end_ms - 1))) if meters else None
+        store=store, meters=meters, first_day=cst_date(period.start_ms),
+        last_day=cst_date(period.end_ms - 1))) if meters else None
     valid = {} if report is None else {
         src: c for src, c in report.by_source.items() if c.coefficient is not None}
     out: dict[str, CoefficientFigure] = {}

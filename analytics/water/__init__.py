@@ -18,7 +18,7 @@ Typical use (a daily job)::
     advice = field_irrigation_advice(field=field, balance=balance, today=d1 + 1 day)
 """
 
-from analytics.water._days import CST_OFFSET_MS, local_midnight_ms, per_local_day
+from analytics.water._days import per_local_day
 from analytics.water.advice import IrrigationAdvice, field_irrigation_advice, irrigation_advice
 from analytics.water.balance import (
     BalanceSeries,
@@ -59,7 +59,6 @@ from analytics.water.weather import (
 
 __all__ = [
     "CROP_ALIASES",
-    "CST_OFFSET_MS",
     "ET0_QUANTITY",
     "LOESS_SILT_LOAM",
     "M2_PER_MU",
@@ -91,7 +90,6 @@ __all__ = [
     "irrigation_coefficients",
     "irrigation_depth_mm",
     "kc_series",
-    "local_midnight_ms",
     "meter_totals",
     "monthly_effective_rain_mm",
     "observed_depletion_mm",

@@ -17,36 +17,24 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from analytics.agronomy import FloatArray
+from storage.clock import DAY_MS, cst_midnight_ms
 from storage.telemetry import Aggregation, RangeQuery, SeriesPoint, TelemetryStore
 
 __all__ = [
-    "CST_OFFSET_MS",
-    "DAY_MS",
     "DailyReader",
     "DayReduction",
     "day_range",
     "hourly_per_day",
     "local_day_index",
-    "local_midnight_ms",
     "per_local_day",
     "query_hourly",
     "query_raw_all",
     "series_arrays",
 ]
 
-DAY_MS = 86_400_000
-"""One day [ms]."""
-CST_OFFSET_MS = 8 * 3_600_000
-"""China Standard Time offset from UTC (+8 h) [ms]."""
 _HOUR_S = 3_600
-_EPOCH = date(1970, 1, 1)
 
 DayReduction = Literal["max", "min", "sum"]
-
-
-def local_midnight_ms(*, day: date) -> int:
-    """UTC epoch milliseconds of 00:00 CST on ``day`` [ms]."""
-    return (day - _EPOCH).days * DAY_MS - CST_OFFSET_MS
 
 
 def day_range(*, first_day: date, last_day: date) -> list[date]:
@@ -57,7 +45,7 @@ def day_range(*, first_day: date, last_day: date) -> list[date]:
 def local_day_index(*, ts_ms: ArrayLike, first_day: date) -> NDArray[np.int64]:
     """Index of the CST day of each UTC timestamp, 0 = ``first_day`` (may be <0 or ≥ n)."""
     ts = np.asarray(ts_ms, dtype=np.int64)
-    return (ts - local_midnight_ms(day=first_day)) // DAY_MS
+    return (ts - cst_midnight_ms(first_day)) // DAY_MS
 
 
 def per_local_day(
@@ -110,7 +98,7 @@ def query_hourly(
     n_days: int,
 ) -> list[SeriesPoint]:
     """Hourly (epoch-aligned) aggregates of one device's quantity over ``n_days`` CST days."""
-    start = local_midnight_ms(day=first_day)
+    start = cst_midnight_ms(first_day)
     return store.query(
         RangeQuery(
             quantity=quantity,

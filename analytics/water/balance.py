@@ -38,15 +38,14 @@ from analytics.agronomy import (
     water_stress_coefficient,
 )
 from analytics.water._days import (
-    DAY_MS,
     DailyReader,
-    local_midnight_ms,
     query_raw_all,
     series_arrays,
 )
 from analytics.water.crop import days_after_planting, kc_series, root_depth_m
 from analytics.water.specs import M2_PER_MU, FieldSpec, FlowMeterSpec, ProbeSpec
 from analytics.water.weather import DailyWeather, Et0Method
+from storage.clock import DAY_MS, cst_midnight_ms
 from storage.telemetry import TelemetryStore
 
 __all__ = [
@@ -132,7 +131,7 @@ def daily_counter_volume_m3(
     order = np.argsort(ts, kind="stable")
     ts, v = ts[order], v[order]
     cum = np.cumsum(counter_increments_m3(values_m3=v, rollover_m3=rollover_m3))
-    start = local_midnight_ms(day=first_day)
+    start = cst_midnight_ms(first_day)
     edges = start + DAY_MS * np.arange(n_days + 1, dtype=np.int64)
     at_edges = np.interp(edges.astype(np.float64), ts.astype(np.float64), cum)
     return np.maximum(np.diff(at_edges), 0.0)
@@ -352,7 +351,7 @@ def meter_daily_volume_m3(
     (:func:`daily_counter_volume_m3`) has readings to interpolate between.
     """
     margin = _COUNTER_MARGIN_DAYS * DAY_MS
-    start = local_midnight_ms(day=first_day)
+    start = cst_midnight_ms(first_day)
     points = query_raw_all(
         store=store,
         device_id=meter.device_id,

@@ -39,8 +39,9 @@ from analytics.agronomy import (
     et0_hargreaves_mm,
     wind_speed_2m_m_s,
 )
-from analytics.water._days import DailyReader, day_range, local_midnight_ms
+from analytics.water._days import DailyReader, day_range
 from analytics.water.specs import StationSpec
+from storage.clock import cst_midnight_ms
 from storage.telemetry import Reading, TelemetryStore
 
 __all__ = [
@@ -308,7 +309,7 @@ def et0_readings(*, weather: Sequence[DailyWeather], station: StationSpec) -> li
             device_id=station.device_id,
             quantity=ET0_QUANTITY,
             value=w.et0_mm,
-            ts_ms=local_midnight_ms(day=w.day),
+            ts_ms=cst_midnight_ms(w.day),
             device_type="weather_station",
             site_id=station.site_id,
             farm_id=station.farm_id,

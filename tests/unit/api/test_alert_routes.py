@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.alerts import Severity, SubjectType
+from analytics.alerts.rules import Severity, SubjectType
 from analytics.alerts.store import AlertRepository
 from analytics.alerts.transitions import Transition, TransitionKind
 from api.auth import Role, issue_token

@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.alerts import (
-    AlertEngine,
-    Severity,
-    StuckSensorRule,
-    SubjectType,
-    TransitionKind,
-    default_rules,
-    water_balance_readings,
-)
+from analytics.alerts import AlertEngine, TransitionKind, default_rules, water_balance_readings
 from analytics.alerts.derived import thi, vpd_kpa
+from analytics.alerts.rules import Severity, StuckSensorRule, SubjectType
 from storage.telemetry import Reading
 from tests.unit.analytics.alerts.helpers import DAY, HOUR, MIN, T0, feed, kinds, reading
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from analytics.alerts import AlertEngine, Severity, TransitionKind, default_rules
+from analytics.alerts import AlertEngine, TransitionKind, default_rules
+from analytics.alerts.rules import Severity
 from devices.directory import DeviceInfo
 from tests.unit.analytics.alerts.helpers import MIN, T0, kinds, reading
 

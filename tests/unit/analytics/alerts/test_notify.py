@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from analytics.alerts import Severity, SubjectType, Transition, TransitionKind
+from analytics.alerts import Transition, TransitionKind
 from analytics.alerts.notify import FanoutNotifier, MqttAlertPublisher, WebhookNotifier
+from analytics.alerts.rules import Severity, SubjectType
 from tests.unit.analytics.alerts.helpers import T0
 
 

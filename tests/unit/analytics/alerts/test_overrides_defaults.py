@@ -9,17 +9,13 @@ import pytest
 
 from analytics.alerts import (
     AlertEngine,
-    IndicatorRule,
-    Rule,
-    Severity,
-    ThresholdRule,
     TransitionKind,
     apply_overrides,
     default_rules,
     rules_for_site,
     rules_for_site_kind,
 )
-from analytics.alerts.rules import TITLE_FIELDS
+from analytics.alerts.rules import TITLE_FIELDS, IndicatorRule, Rule, Severity, ThresholdRule
 from devices.catalogue import DEVICE_TYPES
 from devices.registry import SiteKind
 from storage.telemetry import Reading

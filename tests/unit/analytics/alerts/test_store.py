@@ -10,14 +10,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from analytics.alerts import (
-    AlertEngine,
-    Severity,
-    SubjectType,
-    Transition,
-    TransitionKind,
-    default_rules,
-)
+from analytics.alerts import AlertEngine, Transition, TransitionKind, default_rules
+from analytics.alerts.rules import Severity, SubjectType
 from analytics.alerts.store import (
     OPEN_KEY,
     Alert,

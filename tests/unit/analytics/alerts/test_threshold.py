@@ -6,15 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from analytics.alerts import (
-    AlertEngine,
-    Direction,
-    Severity,
-    SubjectType,
-    ThresholdRule,
-    TransitionKind,
-    default_rules,
-)
+from analytics.alerts import AlertEngine, TransitionKind, default_rules
+from analytics.alerts.rules import Direction, Severity, SubjectType, ThresholdRule
 from storage.telemetry import Quality, Reading
 from tests.unit.analytics.alerts.helpers import MIN, T0, feed, kinds, reading
 
