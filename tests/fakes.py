@@ -2,52 +2,162 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 
+from storage.naming import check_id, check_quantity, storable_quantity
 from storage.telemetry import (
+    Aggregation,
     RangeQuery,
     Reading,
     SeriesPoint,
     StoreRejected,
     StoreUnavailable,
+    finite_value,
 )
+
+_AGGREGATE: dict[Aggregation, Callable[[list[float]], float]] = {
+    Aggregation.MEAN: lambda vs: sum(vs) / len(vs),
+    Aggregation.MIN: min,
+    Aggregation.MAX: max,
+    Aggregation.SUM: sum,
+    Aggregation.COUNT: lambda vs: float(len(vs)),
+}
 
 
 class MemoryStore:
-    """A TelemetryStore in a dict, with switches to simulate an outage or a refusal."""
+    """A ``TelemetryStore`` in a dict, with switches to simulate an outage or a refusal.
+
+    It keeps the whole contract (``tests/integration/test_store_contract.py`` runs it next to
+    SQLite and InfluxDB): the naming rules, whole-batch refusal of unstorable readings, first
+    write wins per ``(device_id, quantity, ts_ms)``, epoch-aligned windows, limits and orders.
+
+    Switches: ``available = False`` makes every call raise ``StoreUnavailable`` (as a server
+    that is gone); ``reject_quantity`` makes a batch holding that quantity raise
+    ``StoreRejected``. ``rows`` holds what is stored, ``writes`` counts the batches stored.
+    """
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, int], Reading] = {}
         self.available = True
         self.reject_quantity: str | None = None
         self.writes = 0
+        self.closed = False
 
-    def write(self, readings: Sequence[Reading]) -> None:
+    def _check_available(self) -> None:
+        if self.closed:
+            raise StoreUnavailable("store is closed")
         if not self.available:
             raise StoreUnavailable("switched off")
+
+    # -- writes --
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        """Store a batch whole or not at all; replayed keys are ignored (first write wins)."""
+        self._check_available()
         if self.reject_quantity and any(r.quantity == self.reject_quantity for r in readings):
             raise StoreRejected(f"{self.reject_quantity} refused")
+        for quantity in {r.quantity for r in readings}:
+            storable_quantity(quantity)
+        stored = [r._replace(value=finite_value(r)) for r in readings]  # as a float
         self.writes += 1
-        for r in readings:
+        for r in stored:
             self.rows.setdefault((r.device_id, r.quantity, r.ts_ms), r)
 
-    def latest(self, device_ids=None, quantity=None) -> list[Reading]:
-        best: dict[tuple[str, str], Reading] = {}
-        for r in self.rows.values():
-            if device_ids is not None and r.device_id not in device_ids:
-                continue
-            if quantity is not None and r.quantity != quantity:
-                continue
-            k = (r.device_id, r.quantity)
-            if k not in best or r.ts_ms > best[k].ts_ms:
-                best[k] = r
-        return list(best.values())
+    # -- reads --
+
+    def latest(
+        self, device_ids: Sequence[str] | None = None, quantity: str | None = None
+    ) -> list[Reading]:
+        """The newest reading per (device, quantity), ordered by device then quantity."""
+        self._check_available()
+        wanted = self._wanted(device_ids)
+        if quantity is not None:
+            check_quantity(quantity)
+        newest: dict[tuple[str, str], Reading] = {}
+        for r in self._select(quantity, wanted):
+            key = (r.device_id, r.quantity)
+            if key not in newest or r.ts_ms > newest[key].ts_ms:
+                newest[key] = r
+        return [newest[key] for key in sorted(newest)]
 
     def query(self, q: RangeQuery) -> list[SeriesPoint]:
-        raise NotImplementedError
+        """Raw or window-aggregated points in ``[start_ms, end_ms)``, oldest first, then by
+        device; at most ``limit`` of them."""
+        self._check_available()
+        check_quantity(q.quantity)
+        if q.device_id is not None:
+            check_id(q.device_id)
+            rows = [r for r in self._in_range(q.quantity, q.start_ms, q.end_ms, None)
+                    if r.device_id == q.device_id]
+        else:
+            site_id = check_id(q.site_id or "")
+            rows = [r for r in self._in_range(q.quantity, q.start_ms, q.end_ms, None)
+                    if r.site_id == site_id]
+        limit = max(q.limit, 0)
+        if q.agg is None or q.every_s is None:
+            rows.sort(key=lambda r: (r.ts_ms, r.device_id))
+            return [SeriesPoint(r.device_id, r.quantity, r.ts_ms, r.value) for r in rows[:limit]]
+        aggregate = _AGGREGATE[Aggregation(q.agg)]
+        windows = _windows(rows, q.every_s)
+        keys = sorted(windows, key=lambda k: (k[1], k[0]))[:limit]
+        return [SeriesPoint(d, q.quantity, win, float(aggregate(windows[d, win])))
+                for d, win in keys]
 
     def count_devices_since(self, since_ms: int) -> int:
+        """How many distinct devices have a reading at or after ``since_ms``."""
+        self._check_available()
         return len({r.device_id for r in self.rows.values() if r.ts_ms >= since_ms})
 
+    def window_counts(
+        self, quantity: str, start_ms: int, end_ms: int, *, every_s: int,
+        device_ids: Sequence[str] | None = None,
+    ) -> list[tuple[str, int, int]]:
+        """Readings per device and epoch-aligned window of ``every_s`` [s], ordered by device
+        then window."""
+        self._check_available()
+        if every_s <= 0:
+            raise ValueError("every_s must be positive")
+        windows = _windows(self._in_range(quantity, start_ms, end_ms, device_ids), every_s)
+        return [(d, win, len(windows[d, win])) for d, win in sorted(windows)]
+
+    def raw_series(
+        self, quantity: str, start_ms: int, end_ms: int, *,
+        device_ids: Sequence[str] | None = None,
+    ) -> list[tuple[str, int, float]]:
+        """Every reading in ``[start_ms, end_ms)`` as (device, ts_ms, value), ordered by device
+        then time."""
+        self._check_available()
+        return sorted((r.device_id, r.ts_ms, r.value)
+                      for r in self._in_range(quantity, start_ms, end_ms, device_ids))
+
     def close(self) -> None:
-        pass
+        """Later calls raise ``StoreUnavailable``; ``rows`` stays readable."""
+        self.closed = True
+
+    # -- selection --
+
+    @staticmethod
+    def _wanted(device_ids: Sequence[str] | None) -> set[str] | None:
+        return None if device_ids is None else {check_id(d) for d in device_ids}
+
+    def _select(self, quantity: str | None, wanted: set[str] | None) -> Iterable[Reading]:
+        return (r for r in self.rows.values()
+                if (quantity is None or r.quantity == quantity)
+                and (wanted is None or r.device_id in wanted))
+
+    def _in_range(self, quantity: str, start_ms: int, end_ms: int,
+                  device_ids: Sequence[str] | None) -> list[Reading]:
+        """The readings of ``quantity`` in ``[start_ms, end_ms)`` (names validated first)."""
+        wanted = self._wanted(device_ids)
+        check_quantity(quantity)
+        return [r for r in self._select(quantity, wanted) if start_ms <= r.ts_ms < end_ms]
+
+
+def _windows(rows: Iterable[Reading], every_s: int) -> dict[tuple[str, int], list[float]]:
+    """Values per (device, start of the epoch-aligned window of ``every_s`` [s])."""
+    width_ms = every_s * 1000
+    windows: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for r in rows:
+        windows[r.device_id, r.ts_ms - r.ts_ms % width_ms].append(r.value)
+    return windows

@@ -1,8 +1,9 @@
 """One contract for every TelemetryStore backend, run against real storage.
 
-``backend`` is SQLite in ``tmp_path`` and InfluxDB 1.x (a real ``influxd``, one fresh database
-per test). Each backend also knows how to make itself honestly unavailable: another process
-holding SQLite's write lock, or the ``influxd`` process stopped. At the end: backend-specific
+``backend`` is SQLite in ``tmp_path``, InfluxDB 1.x (a real ``influxd``, one fresh database
+per test) and the in-memory fake the unit tests use (``tests.fakes.MemoryStore``). Each backend
+also knows how to make itself honestly unavailable: another process holding SQLite's write
+lock, the ``influxd`` process stopped, or the fake's ``available`` switch off. At the end: backend-specific
 checks, the URL factory, and the API v2 write path against a real VictoriaMetrics.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from storage.clock import HOUR_MS, MINUTE_MS
 from storage.factory import open_store
 from storage.influx import InfluxTelemetryStore
 from storage.sqlite import SqliteTelemetryStore
@@ -35,12 +37,13 @@ from storage.telemetry import (
     StoreUnavailable,
     TelemetryStore,
 )
+from tests.fakes import MemoryStore
 from tests.servers import InfluxServer, VictoriaMetricsServer
 
 pytestmark = pytest.mark.timeout(120)
 
 T0 = 1_780_000_020_000  # a whole minute: 29_666_667 * 60_000 ms
-MIN = 60_000
+MIN = MINUTE_MS
 TRICKY = "gw.01:port-3_a"  # the id rules allow '.', ':', '-', '_'
 TRICKY_SITE = "site:a.b-c"
 
@@ -67,6 +70,16 @@ def _sqlite_write_locked(path: Path) -> Iterator[None]:
 
 
 @contextmanager
+def _switched_off(store: MemoryStore) -> Iterator[None]:
+    """The fake is unavailable; it is back (same data) afterwards, even on failure."""
+    store.available = False
+    try:
+        yield
+    finally:
+        store.available = True
+
+
+@contextmanager
 def _influx_stopped(server: InfluxServer) -> Iterator[None]:
     """The influxd process is gone; it is back (same data) afterwards, even on failure."""
     server.stop()
@@ -76,13 +89,18 @@ def _influx_stopped(server: InfluxServer) -> Iterator[None]:
         server.start()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("influx_v1", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("influx_v1", marks=pytest.mark.integration), "memory"]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    store: SqliteTelemetryStore | InfluxTelemetryStore
+    store: SqliteTelemetryStore | InfluxTelemetryStore | MemoryStore
     if request.param == "sqlite":
         path = tmp_path / "telemetry.db"
         store = SqliteTelemetryStore(path, busy_timeout_ms=200)
         b = Backend("sqlite", store, lambda: _sqlite_write_locked(path))
+    elif request.param == "memory":
+        fake = store = MemoryStore()
+        b = Backend("memory", store, lambda: _switched_off(fake))
     else:
         server: InfluxServer = request.getfixturevalue("influx_server")
         database: str = request.getfixturevalue("influx_database")
@@ -310,7 +328,7 @@ def test_count_devices_since(store: TelemetryStore) -> None:
 
 # --- bulk reads: window_counts and raw_series (indicator counts and counters) -----------------
 
-HOUR = 3_600_000
+HOUR = HOUR_MS
 H0 = (T0 // HOUR + 1) * HOUR  # a whole hour after T0
 
 
@@ -407,7 +425,7 @@ def test_unavailable_store_raises_then_recovers(backend: Backend) -> None:
     with backend.outage():
         with pytest.raises(StoreUnavailable):
             store.write([second])
-        if backend.name == "influx_v1":  # SQLite readers are not blocked by a writer (WAL)
+        if backend.name != "sqlite":  # SQLite readers are not blocked by a writer (WAL)
             with pytest.raises(StoreUnavailable):
                 store.latest()
     assert time.monotonic() - started < 30
@@ -416,6 +434,15 @@ def test_unavailable_store_raises_then_recovers(backend: Backend) -> None:
         SeriesPoint("sm-1", "vwc_pct", T0, 1.0),
         SeriesPoint("sm-1", "vwc_pct", T0 + MIN, 2.0),
     ]
+
+
+def test_a_closed_store_is_unavailable(store: TelemetryStore) -> None:
+    store.write([reading("sm-1", "vwc_pct", 1.0, T0)])
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.write([reading("sm-1", "vwc_pct", 2.0, T0 + MIN)])
+    with pytest.raises(StoreUnavailable):
+        store.latest()
 
 
 INJECTIONS = ["x' OR 1=1 --", "x' OR device_id =~ /.*/ --", "sm-1'; DROP DATABASE x; --", "sm-1\n"]
