@@ -48,13 +48,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from bench._common import RESULTS_DIR, ROOT, cpu_seconds, farmtel_env, rss_kib
-from devices.contract import parse_topic, parse_ts_ms, subscription_topics
-from devices.mosquitto_auth import (
+from devices.broker.mosquitto import (
     ServiceAccount,
     render_acl_file,
     render_password_file,
     service_user,
 )
+from devices.contract import parse_topic, parse_ts_ms, subscription_topics
 from storage.clock import HOUR_MS
 from tests.servers import MosquittoServer
 

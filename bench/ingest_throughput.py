@@ -107,11 +107,11 @@ from devices.contract import (
     telemetry_topic,
 )
 from devices.credentials import hash_password, new_secret
+from devices.mqtt_publisher import ReliablePublisher, encode_gateway_batch, encode_record
 from devices.registry import SHUOZHOU_COUNTIES
 from farmtel.runtime import Metadata, open_metadata
 from farmtel.settings import Settings
 from ingest.stats_store import IngestWorkerStats
-from simulators.publisher import ReliablePublisher, encode_gateway_batch, encode_record
 from storage.clock import DAY_MS, now_ms
 from storage.factory import open_store
 from storage.telemetry import RangeQuery, TelemetryStore

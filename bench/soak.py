@@ -44,12 +44,12 @@ from typing import Any
 from bench._common import IngestProcess, ingest_env, percentile, rss_kib
 from devices.catalogue import DEVICE_TYPES, QUANTITIES
 from devices.contract import gateway_topic, record, telemetry_topic
+from devices.mqtt_publisher import ReliablePublisher, encode_gateway_batch, encode_record
 from devices.provisioning import provision_device
 from devices.registry import Farm, Site
 from farmtel.runtime import open_metadata
 from farmtel.settings import Settings
 from ingest.stats_store import load_stats
-from simulators.publisher import ReliablePublisher, encode_gateway_batch, encode_record
 from storage.clock import DAY_MS, now_ms
 from storage.factory import open_store
 from storage.telemetry import RangeQuery

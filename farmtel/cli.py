@@ -1,4 +1,8 @@
-"""``farmtel`` command line: up, ingest, alerts, api, scheduler, simulate, mosquitto-sync."""
+"""``farmtel`` command line: up, ingest, alerts, api, scheduler, simulate, mosquitto-sync.
+
+Every command runs its parts the same way: inside one ``ExitStack``, each part started and its
+stop registered right away, so the parts stop in reverse order of starting, also on errors.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,47 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from farmtel.settings import Settings
+
+if TYPE_CHECKING:
+    from analytics.alerts.service import AlertService
+    from devices.directory import DeviceDirectory
+    from farmtel.runtime import Metadata
+    from storage.telemetry import TelemetryStore
 
 log = logging.getLogger("farmtel")
 
 COMMANDS = ("up", "ingest", "alerts", "api", "scheduler", "simulate", "mosquitto-sync")
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+class _Part(Protocol):
+    """Something a command runs: started once, stopped once."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+P = TypeVar("P", bound=_Part)
+
+
+def _started(stack: ExitStack, part: P) -> P:
+    """Start ``part`` and have ``stack`` stop it (in reverse order of starting)."""
+    part.start()
+    stack.callback(part.stop)
+    return part
+
+
+def _stop_requested() -> threading.Event:
+    """An event set by SIGINT or SIGTERM."""
     stop = threading.Event()
-
-    def handler(_sig: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    stop.wait()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
 
 
 def _serve_api(app: Any, settings: Settings) -> None:
@@ -35,7 +60,7 @@ def _serve_api(app: Any, settings: Settings) -> None:
     import uvicorn
 
     # Everything built so far lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise cost 50-100 ms every few heavy requests (bench/api_latency.py).
+    # full passes, which otherwise cost 50-100 ms every few heavy requests (bench/api.py).
     gc.collect()
     gc.freeze()
 
@@ -43,176 +68,150 @@ def _serve_api(app: Any, settings: Settings) -> None:
                                   log_level="warning", timeout_graceful_shutdown=5)).run()
 
 
+def _store(stack: ExitStack, settings: Settings) -> TelemetryStore:
+    """The telemetry store, closed by ``stack``."""
+    from farmtel.runtime import open_telemetry
+
+    store = open_telemetry(settings)
+    stack.callback(store.close)
+    return store
+
+
+def _directory(meta: Metadata) -> DeviceDirectory:
+    """The device directory, loaded."""
+    from devices.directory import DeviceDirectory
+
+    directory = DeviceDirectory(meta.sessions)
+    directory.reload()
+    return directory
+
+
+def _alert_service(stack: ExitStack, settings: Settings, meta: Metadata, store: TelemetryStore,
+                   directory: DeviceDirectory) -> AlertService:
+    """The started alert service; ``stack`` stops it, then closes its notifiers."""
+    from farmtel.runtime import build_alert_service
+
+    alerts, close_notifiers = build_alert_service(settings, meta, store, directory)
+    stack.callback(close_notifiers)
+    return _started(stack, alerts)
+
+
+def _scheduler(stack: ExitStack, settings: Settings, meta: Metadata, store: TelemetryStore,
+               alerts: AlertService, *, wait_on_stop: bool) -> None:
+    """The started analytics scheduler, shut down by ``stack``."""
+    from analytics.scheduling.scheduler import build_scheduler
+
+    scheduler = build_scheduler(meta.sessions, store, alerts=alerts,
+                                field_water_interval_s=settings.field_water_interval_s,
+                                tick_interval_s=settings.alert_tick_interval_s)
+    scheduler.start()
+    stack.callback(scheduler.shutdown, wait=wait_on_stop)
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     """Everything in one process tree: broker (embedded unless configured), ingest, API,
     scheduler, and optionally a simulated fleet."""
-    from analytics.scheduling.scheduler import build_scheduler
-    from devices.directory import DeviceDirectory
-    from farmtel.alerting import build_alert_service
-    from farmtel.broker import EmbeddedBroker
-    from farmtel.runtime import build_api, build_ingest, open_metadata, open_telemetry
+    from devices.broker.embedded import EmbeddedBroker
+    from farmtel.runtime import build_api, build_ingest, open_metadata, service_accounts
 
-    stops: list[Callable[[], None]] = []
-    worker = None
-    try:
+    with ExitStack() as stack:
         meta = open_metadata(settings)
         if settings.uses_embedded_broker:
             settings = _with_service_accounts(settings)
             access = None
             if not settings.embedded_broker_anonymous:
-                from farmtel.broker_auth import RegistryBrokerAccess, service_accounts
+                from devices.broker.embedded_auth import RegistryBrokerAccess
 
                 access = RegistryBrokerAccess(meta.sessions, service_accounts(settings))
-            broker = EmbeddedBroker(
+            _started(stack, EmbeddedBroker(
                 settings.embedded_broker_host, settings.mqtt_port, access=access,
                 tls_port=settings.embedded_broker_tls_port,
                 tls_cert_file=settings.embedded_broker_tls_cert_file,
-                tls_key_file=settings.embedded_broker_tls_key_file)
-            broker.start()
-            stops.append(broker.stop)
-        store = open_telemetry(settings)
-        stops.append(store.close)
-        directory = DeviceDirectory(meta.sessions)
+                tls_key_file=settings.embedded_broker_tls_key_file))
+        store = _store(stack, settings)
         if args.simulate:
             from simulators.fleet import ensure_fleet
 
             ensure_fleet(meta.sessions, args.simulate, seed=args.seed)
-        directory.reload()
-        alerts, close_alerts = build_alert_service(settings, meta, store, directory)
-        alerts.start()
-        stops.append(close_alerts)
-        stops.append(alerts.stop)
+        directory = _directory(meta)
+        alerts = _alert_service(stack, settings, meta, store, directory)
         worker = build_ingest(settings, meta, store, directory,
                               on_durable=alerts.submit_readings)
-        worker.start()
-        stops.append(worker.stop)
-
-        def drain_before_stop() -> None:  # runs after the simulator stopped
-            if worker is not None:
-                worker.wait_idle()
-
-        stops.append(drain_before_stop)
+        stack.callback(lambda: _log_ingest_totals(worker.metrics))  # once the worker stopped
+        _started(stack, worker)
+        stack.callback(worker.wait_idle)  # runs after the simulator stopped
         if args.scenario == "summer-drought" and args.simulate:
-            from farmtel.scenario import run_summer_drought
+            from simulators.scenario import run_summer_drought
 
             run_summer_drought(meta, store, alerts, devices=args.simulate, seed=args.seed)
-        scheduler = build_scheduler(meta.sessions, store, alerts=alerts,
-                                    field_water_interval_s=settings.field_water_interval_s,
-                                    tick_interval_s=settings.alert_tick_interval_s)
-        scheduler.start()
-        stops.append(lambda: scheduler.shutdown(wait=False))
+        _scheduler(stack, settings, meta, store, alerts, wait_on_stop=False)
         if args.simulate:
-            from simulators.fleet import FleetRunner
+            from simulators.runner import FleetRunner
 
-            runner = FleetRunner.from_registry(meta.sessions, _as_simulator(settings),
-                                               count=args.simulate, seed=args.seed,
-                                               speed=args.speed)
-            runner.start()
-            stops.append(runner.stop)
+            _started(stack, FleetRunner.from_registry(
+                meta.sessions, _as_simulator(settings), count=args.simulate, seed=args.seed,
+                speed=args.speed))
         app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts)
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)
         _serve_api(app, settings)
-    finally:
         log.info("farmtel up: shutting down")
-        for stop in reversed(stops):
-            try:
-                stop()
-            except Exception:
-                log.exception("shutdown step failed")
-        if worker is not None:
-            m = worker.metrics
-            log.info("farmtel up: stopped; %d messages received, %d acknowledged, %d readings "
-                     "stored, %d spooled batches", m["messages_received"], m["messages_acked"],
-                     m["readings_stored"], m["batches_spooled"])
+
+
+def _log_ingest_totals(metrics: dict[str, Any]) -> None:
+    log.info("farmtel up: stopped; %d messages received, %d acknowledged, %d readings stored, "
+             "%d spooled batches", metrics["messages_received"], metrics["messages_acked"],
+             metrics["readings_stored"], metrics["batches_spooled"])
 
 
 def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
     """One ingest worker (run N of them with FARMTEL_MQTT_SHARED_GROUP set to scale out),
     evaluating streaming alert rules on what it stores unless FARMTEL_INGEST_ALERTS=false."""
-    from devices.directory import DeviceDirectory
-    from farmtel.alerting import build_alert_service
-    from farmtel.runtime import build_ingest, open_metadata, open_telemetry
+    from farmtel.runtime import build_ingest, open_metadata
 
-    meta = open_metadata(settings)
-    store = open_telemetry(settings)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    stops: list[Callable[[], None]] = [store.close]
-    on_durable = None
-    if settings.ingest_alerts:
-        alerts, close_alerts = build_alert_service(settings, meta, store, directory)
-        alerts.start()
-        stops[:0] = [alerts.stop, close_alerts]
-        on_durable = alerts.submit_readings
-    worker = build_ingest(settings, meta, store, directory, on_durable=on_durable)
-    worker.start()
-    stops.insert(0, worker.stop)
-    try:
-        _wait_for_signal()
-    finally:
-        for stop in stops:
-            stop()
+    with ExitStack() as stack:
+        meta = open_metadata(settings)
+        store = _store(stack, settings)
+        directory = _directory(meta)
+        on_durable = None
+        if settings.ingest_alerts:
+            on_durable = _alert_service(stack, settings, meta, store, directory).submit_readings
+        _started(stack, build_ingest(settings, meta, store, directory, on_durable=on_durable))
+        _stop_requested().wait()
 
 
 def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
-    """Streaming alert rules as their own telemetry consumer (with FARMTEL_INGEST_ALERTS=false)."""
-    from devices.directory import DeviceDirectory
-    from farmtel.alerting import build_alert_service
-    from farmtel.runtime import build_alert_feed, open_metadata, open_telemetry
+    """Streaming alert rules as their own telemetry consumer (with FARMTEL_INGEST_ALERTS=false):
+    the ingest worker with the alert engine as its sink."""
+    from farmtel.runtime import build_alert_feed, open_metadata
 
-    meta = open_metadata(settings)
-    store = open_telemetry(settings)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    alerts, close_alerts = build_alert_service(settings, meta, store, directory)
-    alerts.start()
-    feed = build_alert_feed(settings, directory, alerts.submit_readings)
-    feed.start()
-    try:
-        _wait_for_signal()
-    finally:
-        feed.stop()
-        alerts.stop()
-        close_alerts()
-        store.close()
+    with ExitStack() as stack:
+        meta = open_metadata(settings)
+        store = _store(stack, settings)
+        directory = _directory(meta)
+        alerts = _alert_service(stack, settings, meta, store, directory)
+        _started(stack, build_alert_feed(settings, directory, alerts.submit_readings))
+        _stop_requested().wait()
 
 
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
     """The HTTP API alone."""
-    from farmtel.runtime import build_api, open_metadata, open_telemetry
+    from farmtel.runtime import build_api, open_metadata
 
-    meta = open_metadata(settings)
-    store = open_telemetry(settings)
-    try:
-        _serve_api(build_api(meta, store), settings)
-    finally:
-        store.close()
+    with ExitStack() as stack:
+        meta = open_metadata(settings)
+        _serve_api(build_api(meta, _store(stack, settings)), settings)
 
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     """The analytics scheduler alone: field water, no-data and depletion alerts."""
-    from analytics.scheduling.scheduler import build_scheduler
-    from devices.directory import DeviceDirectory
-    from farmtel.alerting import build_alert_service
-    from farmtel.runtime import open_metadata, open_telemetry
+    from farmtel.runtime import open_metadata
 
-    meta = open_metadata(settings)
-    store = open_telemetry(settings)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    alerts, close_alerts = build_alert_service(settings, meta, store, directory)
-    alerts.start()
-    scheduler = build_scheduler(meta.sessions, store, alerts=alerts,
-                                field_water_interval_s=settings.field_water_interval_s,
-                                tick_interval_s=settings.alert_tick_interval_s)
-    scheduler.start()
-    try:
-        _wait_for_signal()
-    finally:
-        scheduler.shutdown()
-        alerts.stop()
-        close_alerts()
-        store.close()
+    with ExitStack() as stack:
+        meta = open_metadata(settings)
+        store = _store(stack, settings)
+        alerts = _alert_service(stack, settings, meta, store, _directory(meta))
+        _scheduler(stack, settings, meta, store, alerts, wait_on_stop=True)
+        _stop_requested().wait()
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
@@ -222,21 +221,20 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
         _simulate_city(settings, args)
         return
     from farmtel.runtime import open_metadata
-    from simulators.fleet import FleetRunner, ensure_fleet
+    from simulators.fleet import ensure_fleet
+    from simulators.runner import FleetRunner
 
     meta = open_metadata(settings)
     ensure_fleet(meta.sessions, args.devices, seed=args.seed)
     runner = FleetRunner.from_registry(meta.sessions, _as_simulator(settings), count=args.devices,
                                        seed=args.seed, speed=args.speed,
                                        duration_s=args.duration)
-    runner.start()
-    try:
+    with ExitStack() as stack:
+        _started(stack, runner)
         if args.duration:
             runner.join()
         else:
-            _wait_for_signal()
-    finally:
-        runner.stop()
+            _stop_requested().wait()
     print(runner.summary(), flush=True)
 
 
@@ -246,10 +244,10 @@ def _simulate_city(settings: Settings, args: argparse.Namespace) -> None:
     import json
     import time
 
+    from devices.mqtt_publisher import ReliablePublisher
     from farmtel.runtime import open_metadata
     from simulators.city import CityRunner, CitySimulator, OutageSpec, start_ms_for, summary
     from simulators.city_fleet import city_layout, register_city
-    from simulators.publisher import ReliablePublisher
 
     timings: dict[str, float] = {"process_start_wall": time.time()}
     outage = None
@@ -277,13 +275,11 @@ def _simulate_city(settings: Settings, args: argparse.Namespace) -> None:
         for k in range(args.connections)]
     runner = CityRunner(sim, publishers, speed=args.speed, duration_s=args.duration,
                         wall_origin=now_s)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    runner.start()
-    while runner.running and not stop.wait(0.5):
-        pass
-    runner.stop()
+    stop = _stop_requested()
+    with ExitStack() as stack:
+        _started(stack, runner)
+        while runner.running and not stop.wait(0.5):
+            pass
     stats = runner.stats()
     stats["timings"] |= timings
     stats["registration"] = {"devices_added": reg.devices_added, "sites_added": reg.sites_added,
@@ -320,10 +316,9 @@ def _as_simulator(settings: Settings) -> Settings:
 
 def cmd_mosquitto_sync(settings: Settings, args: argparse.Namespace) -> None:
     """Write Mosquitto's password and ACL files from the registry; SIGHUP it when they change."""
-    from devices.mosquitto_auth import sync_mosquitto
+    from devices.broker.mosquitto import sync_mosquitto
     from devices.registry import current_version
-    from farmtel.broker_auth import service_accounts
-    from farmtel.runtime import open_metadata
+    from farmtel.runtime import open_metadata, service_accounts
 
     pw_file, acl_file = settings.mosquitto_password_file, settings.mosquitto_acl_file
     if pw_file is None or acl_file is None:
@@ -342,9 +337,7 @@ def cmd_mosquitto_sync(settings: Settings, args: argparse.Namespace) -> None:
     version = sync()
     if not args.watch:
         return
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = _stop_requested()
     while not stop.wait(args.watch):
         with meta.sessions() as session:
             changed = current_version(session) != version

@@ -15,11 +15,17 @@ from paho.mqtt.client import MQTTv5, MQTTv311
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from analytics.alerts import AlertEngine, default_rules
+from analytics.alerts.notify import FanoutNotifier, MqttAlertPublisher, Notifier, WebhookNotifier
+from analytics.alerts.service import AlertService, load_site_overrides
+from analytics.alerts.store import AlertRepository
 from api.app import create_app
 from api.auth import ensure_admin_token
 from api.services import AlertControl, ApiServices, NoAlertControl
+from devices.broker.mosquitto import ServiceAccount
 from devices.contract import subscription_topics
 from devices.directory import DeviceDirectory
+from devices.mqtt_publisher import FlushTimeout, ReliablePublisher
 from devices.registry import seed_counties
 from farmtel.schema import SCHEMA_VERSION, TABLES
 from farmtel.settings import Settings
@@ -40,6 +46,11 @@ from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Reading, TelemetryStore
 
 log = logging.getLogger(__name__)
+
+ALERT_MAX_INFLIGHT = 1000
+"""Alert transitions published but not yet acknowledged by the broker, at most [messages]."""
+ALERT_PUBLISH_TIMEOUT_S = 5.0
+"""How long an alert publish waits for room in that window before it counts as failed [s]."""
 
 
 @dataclass
@@ -138,6 +149,71 @@ def _consumer(settings: Settings, directory: DeviceDirectory, sink: Sink, metric
     source = MqttSource(mqtt_source_config(settings, client_id, shared_group), inbox)
     return IngestWorker(source, inbox, pipeline, sink, housekeeping=housekeeping,
                         housekeeping_interval_s=min(0.25, settings.stats_interval_s))
+
+
+def build_alert_service(settings: Settings, meta: Metadata, store: TelemetryStore,
+                        directory: DeviceDirectory | None = None, *,
+                        publish_mqtt: bool = True) -> tuple[AlertService, Callable[[], None]]:
+    """The alert service (engine with stored site overrides, repository, notifiers) and a
+    function that closes its notifiers' connections.
+
+    Transitions go to webhooks and, with ``publish_mqtt``, to MQTT through the shared
+    :class:`~devices.mqtt_publisher.ReliablePublisher` (ingest's account): a bounded in-flight
+    window, and a message counts as published only when the broker acknowledged it.
+    """
+    engine = AlertEngine(default_rules(), site_overrides=load_site_overrides(meta.sessions),
+                         devices=directory.snapshot() if directory is not None else None)
+    notifiers: list[Notifier] = []
+    closers: list[Callable[[], None]] = []
+    if publish_mqtt:
+        publisher = ReliablePublisher(settings.broker_host, settings.mqtt_port,
+                                      client_id=f"{settings.mqtt_client_id}-alerts",
+                                      username=settings.mqtt_username,
+                                      password=settings.mqtt_password,
+                                      max_inflight=ALERT_MAX_INFLIGHT,
+                                      publish_timeout=ALERT_PUBLISH_TIMEOUT_S)
+        publisher.connect(wait=False)
+
+        def publish(topic: str, payload: bytes) -> None:
+            publisher.publish(topic, payload)
+
+        notifiers.append(MqttAlertPublisher(publish))
+
+        def close_publisher() -> None:
+            try:
+                publisher.close(flush_timeout=ALERT_PUBLISH_TIMEOUT_S)
+            except FlushTimeout as exc:
+                log.error("alert notifications not acknowledged by the broker: %s", exc)
+
+        closers.append(close_publisher)
+    if settings.alert_webhooks:
+        notifiers.append(WebhookNotifier(settings.alert_webhooks))
+
+    def last_seen() -> dict[str, int]:
+        seen: dict[str, int] = {}
+        for r in store.latest():
+            seen[r.device_id] = max(seen.get(r.device_id, 0), r.ts_ms)
+        return seen
+
+    service = AlertService(engine, AlertRepository(meta.sessions), FanoutNotifier(notifiers),
+                           last_seen=last_seen)
+
+    def close() -> None:
+        for c in closers:
+            c()
+
+    return service, close
+
+
+def service_accounts(settings: Settings) -> list[ServiceAccount]:
+    """The broker service accounts configured in the settings (ingest, simulator)."""
+    out = []
+    if settings.mqtt_username and settings.mqtt_password:
+        out.append(ServiceAccount(settings.mqtt_username, settings.mqtt_password, "ingest"))
+    if settings.sim_mqtt_username and settings.sim_mqtt_password:
+        out.append(ServiceAccount(settings.sim_mqtt_username, settings.sim_mqtt_password,
+                                  "simulator"))
+    return out
 
 
 def build_api(meta: Metadata, store: TelemetryStore, *,

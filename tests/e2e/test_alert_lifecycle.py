@@ -18,8 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.contract import record, telemetry_topic
 from devices.directory import DeviceDirectory
-from farmtel.alerting import build_alert_service
-from farmtel.runtime import build_alert_feed, build_api, build_ingest
+from farmtel.runtime import build_alert_feed, build_alert_service, build_api, build_ingest
 from storage.factory import open_store
 from tests.helpers import ADMIN_TOKEN, publish_all, publisher, settings_for, small_registry, wait_for
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 from devices.contract import telemetry_topic
-from simulators.publisher import ReliablePublisher, encode_record
+from devices.mqtt_publisher import ReliablePublisher, encode_record
 from storage.clock import DAY_MS, now_ms
 from storage.telemetry import TelemetryStore
 from tests.helpers import Key, stored_keys

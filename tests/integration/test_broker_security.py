@@ -21,15 +21,15 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from devices.broker.embedded import EmbeddedBroker
+from devices.broker.embedded_auth import RegistryBrokerAccess
+from devices.broker.mosquitto import ServiceAccount, sync_mosquitto
 from devices.contract import record
 from devices.directory import DeviceDirectory
-from devices.mosquitto_auth import ServiceAccount, sync_mosquitto
 from devices.provisioning import rotate_credentials
-from farmtel.broker import EmbeddedBroker
-from farmtel.broker_auth import RegistryBrokerAccess
 from farmtel.cli import cmd_mosquitto_sync
 from farmtel.runtime import Metadata, build_api, build_ingest
-from ingest.pipeline import now_ms
+from storage.clock import now_ms
 from storage.factory import open_store
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry, wait_for
 from tests.servers import MosquittoServer, free_port
@@ -402,7 +402,7 @@ def test_embedded_broker_tls_listener(tmp_path, certs):
 
 
 def test_topic_and_filter_rules():
-    from devices.mosquitto_auth import BrokerUser, filter_allowed, topic_allowed, topic_matches
+    from devices.broker.mosquitto import BrokerUser, filter_allowed, topic_allowed, topic_matches
 
     assert topic_matches("farmtel/a/b/telemetry", "farmtel/+/+/telemetry")
     assert topic_matches("farmtel/a/b/telemetry", "farmtel/#")

@@ -13,16 +13,16 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.contract import parse_topic, parse_ts_ms, subscription_topics
+from devices.mqtt_publisher import ReliablePublisher
 from simulators.city import CityMessage, CityRunner, CitySimulator, OutageSpec, start_ms_for
 from simulators.city_fleet import city_layout
-from simulators.publisher import ReliablePublisher
+from storage.clock import HOUR_MS
 from tests.servers import MosquittoServer
 
 pytestmark = pytest.mark.integration
 
 SPEED = 1500.0  # simulated seconds per second: 6 s of running cover 2.5 h
 DURATION_S = 6.0
-HOUR_MS = 3_600_000
 
 
 class _Collector:

@@ -17,8 +17,8 @@ from devices.contract import record, telemetry_topic
 from devices.directory import DeviceDirectory
 from farmtel.runtime import build_api, build_ingest
 from ingest.deadletters import DeadLetter, DeadLetterStore, PendingDeadLetter
-from ingest.pipeline import now_ms
 from ingest.rejections import Reason, Rejection
+from storage.clock import now_ms
 from storage.factory import open_store
 from storage.influx import latest_statement, quote_literal, range_statement
 from storage.telemetry import RangeQuery, Reading

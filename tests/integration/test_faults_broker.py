@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from devices.directory import DeviceDirectory
+from devices.mqtt_publisher import ReliablePublisher
 from farmtel.runtime import build_ingest
-from simulators.publisher import ReliablePublisher
 from storage.factory import open_store
 from tests.helpers import settings_for, small_registry, wait_for
 from tests.integration._faults import PROBES, Stream, stored

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.publisher import ReliablePublisher
+from devices.mqtt_publisher import ReliablePublisher
 from storage.factory import open_store
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry, wait_for
 from tests.integration._faults import PROBES, Stream, count_stored, stored

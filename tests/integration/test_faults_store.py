@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from devices.contract import record
 from devices.directory import DeviceDirectory
+from devices.mqtt_publisher import ReliablePublisher
 from farmtel.runtime import build_api, build_ingest
 from ingest.worker import IngestWorker
-from simulators.publisher import ReliablePublisher
 from storage.factory import open_store
 from storage.telemetry import StoreUnavailable, TelemetryStore
 from tests.fakes import MemoryStore
@@ -157,7 +157,7 @@ def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):
     from ingest.spool import Spool
     from ingest.store_sink import StoreSink
     from storage.metadata import create_schema, make_engine, make_session_factory
-    from tests.unit.ingest.conftest import DEVICES, NOW_MS
+    from tests.unit.ingest._support import DEVICES, NOW_MS
 
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
     create_schema(engine, TABLES, SCHEMA_VERSION)

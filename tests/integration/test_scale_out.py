@@ -18,8 +18,8 @@ from paho.mqtt.properties import Properties
 from devices.contract import gateway_topic, record, telemetry_topic
 from devices.directory import DeviceDirectory
 from farmtel.runtime import build_ingest
-from ingest.pipeline import now_ms
 from ingest.worker import IngestWorker
+from storage.clock import now_ms
 from storage.factory import open_store
 from storage.telemetry import RangeQuery, TelemetryStore
 from tests.helpers import publish_all, publisher, settings_for, small_registry, wait_for

@@ -10,7 +10,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.contract import telemetry_topic
-from simulators.publisher import ReliablePublisher, encode_record
+from devices.mqtt_publisher import ReliablePublisher, encode_record
 from tests.servers import MosquittoServer
 
 N_MESSAGES = 20_000

@@ -1,6 +1,6 @@
 """amqtt plugins that make the embedded broker enforce the registry's credentials and ACLs.
 
-The permission model is ``devices.mosquitto_auth`` (the same one Mosquitto gets as files):
+The permission model is ``devices.broker.mosquitto`` (the same one Mosquitto gets as files):
 devices log in with their provisioned credentials and publish only on their own topic,
 service accounts come from settings, revoked devices are refused. The registry is re-read
 whenever its version changes: checked at every connection (so a revoked device is refused
@@ -29,14 +29,14 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session as MqttSession
 from sqlalchemy.orm import sessionmaker
 
-from devices.credentials import verify_password
-from devices.mosquitto_auth import (
+from devices.broker.mosquitto import (
     BrokerUser,
     ServiceAccount,
     filter_allowed,
     load_broker_users,
     topic_allowed,
 )
+from devices.credentials import verify_password
 from devices.registry import current_version
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class FarmtelAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
 
 
 class FarmtelTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
-    """Publish, subscribe and receive rights from the registry (see ``devices.mosquitto_auth``)."""
+    """Publish, subscribe and receive rights from the registry (see ``devices.broker.mosquitto``)."""
 
     @dataclass
     class Config:
@@ -181,14 +181,3 @@ def plugin_config(access: RegistryBrokerAccess) -> dict[str, Any]:
         f"{__name__}.FarmtelAuthPlugin": {"access": access},
         f"{__name__}.FarmtelTopicPlugin": {"access": access},
     }
-
-
-def service_accounts(settings: Any) -> list[ServiceAccount]:
-    """The service accounts configured in ``farmtel.settings.Settings`` (ingest, simulator)."""
-    out = []
-    if settings.mqtt_username and settings.mqtt_password:
-        out.append(ServiceAccount(settings.mqtt_username, settings.mqtt_password, "ingest"))
-    if settings.sim_mqtt_username and settings.sim_mqtt_password:
-        out.append(ServiceAccount(settings.sim_mqtt_username, settings.sim_mqtt_password,
-                                  "simulator"))
-    return out

@@ -15,7 +15,7 @@ class EmbeddedBroker:
     """An in-process MQTT 3.1.1 broker on ``host:port``.
 
     Without ``access`` it admits anyone (``farmtel up``'s local demo mode); with a
-    ``farmtel.broker_auth.RegistryBrokerAccess`` it enforces the registry's credentials and
+    ``devices.broker.embedded_auth.RegistryBrokerAccess`` it enforces the registry's credentials and
     topic ACLs. ``tls_port`` with ``tls_cert_file``/``tls_key_file`` adds a TLS listener.
     """
 
@@ -49,7 +49,7 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
             }
         else:
-            from farmtel.broker_auth import plugin_config
+            from devices.broker.embedded_auth import plugin_config
 
             plugins = plugin_config(self._access)
         return {"listeners": listeners, "plugins": plugins}

@@ -1,9 +1,14 @@
-"""A QoS 1 MQTT publisher (paho-mqtt 2.x, MQTT 3.1.1) that never silently loses a message.
+"""The one QoS 1 MQTT publisher (paho-mqtt 2.x, MQTT 3.1.1): never silently loses a message.
 
-* Every ``publish()`` return code is checked. For QoS 1, paho keeps a message it accepted
-  until the broker's PUBACK, re-sending it after reconnects (``MQTT_ERR_NO_CONN`` just means
-  "queued until connected"); a message paho refused (queue full / message-id clash) is
-  retried and finally raises :class:`PublishError`.
+farmtel's publishers (the simulated fleets, the alert notifier) use it, with the device
+contract's payload encoders below.
+
+* Every ``publish()`` return code is checked. A message counts as delivered only on the
+  broker's PUBACK, never on the return code: for QoS 1, paho keeps a message it accepted until
+  then, re-sending it after reconnects, so ``MQTT_ERR_NO_CONN`` means "not sent: kept and
+  retried on reconnect" and the message keeps its place in the in-flight window; a message
+  paho refused (queue full / message-id clash) is retried and finally raises
+  :class:`PublishError`.
 * At most ``max_inflight`` messages are unacknowledged: a semaphore is taken before each
   publish and given back in ``on_publish`` (PUBACK), so a slow or absent broker blocks the
   producer (``publish_timeout``) instead of growing memory without bound.
@@ -45,7 +50,8 @@ log = logging.getLogger(__name__)
 QOS = 1
 _MAX_MID = 65_535  # MQTT packet identifiers are 16 bit
 _RETRYABLE = frozenset({MQTTErrorCode.MQTT_ERR_QUEUE_SIZE})
-_QUEUED = frozenset({MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN})
+_KEPT_UNTIL_PUBACK = frozenset(  # sent, or (NO_CONN) kept and sent on reconnect
+    {MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN})
 
 
 class PublishError(RuntimeError):
@@ -159,10 +165,13 @@ class ReliablePublisher:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def connect(self) -> None:
+    def connect(self, *, wait: bool = True) -> None:
         """Create the client, start its network thread and wait for the first CONNACK.
 
-        Raises ``ConnectionError`` if the broker refuses or does not answer in time.
+        Raises ``ConnectionError`` if the broker refuses or does not answer in time. With
+        ``wait=False`` it returns at once and connects in the background (a long-running
+        service that must not fail when the broker starts after it); messages published
+        meanwhile wait in the in-flight window.
         """
         if self._client is not None:
             raise RuntimeError("already connected")
@@ -184,6 +193,8 @@ class ReliablePublisher:
         client.connect_async(self.host, self.port, keepalive=self._keepalive)
         self._client = client
         client.loop_start()
+        if not wait:
+            return
         deadline = time.monotonic() + self._connect_timeout
         while not self._connected.wait(0.05):
             if self._connect_error is not None or time.monotonic() > deadline:
@@ -253,7 +264,7 @@ class ReliablePublisher:
                 self._unpublish()
                 raise
             rc = info.rc
-            if rc in _QUEUED:
+            if rc in _KEPT_UNTIL_PUBACK:
                 return info.mid
             if rc in _RETRYABLE and attempt < self._retries:
                 attempt += 1

@@ -5,7 +5,7 @@ One permission model, two enforcers:
 * Mosquitto: :func:`sync_mosquitto` writes its ``password_file`` (``user:$7$...`` lines: the
   registry already stores Mosquitto's PBKDF2-SHA512 format) and its ``acl_file``; a SIGHUP
   makes Mosquitto reload both and drop clients they no longer admit.
-* the embedded amqtt broker: ``farmtel.broker_auth`` asks :func:`load_broker_users` and
+* the embedded amqtt broker: ``devices.broker.embedded_auth`` asks :func:`load_broker_users` and
   :func:`topic_allowed` directly.
 
 Devices may only publish (``write``) on their own topic: ``farmtel/<farm>/<id>/telemetry``,
