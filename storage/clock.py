@@ -19,6 +19,7 @@ __all__ = [
     "DAY_MS",
     "HOUR_MS",
     "MINUTE_MS",
+    "SECOND_MS",
     "cst_date",
     "cst_datetime",
     "cst_midnight_ms",
@@ -28,6 +29,8 @@ __all__ = [
     "to_ms",
 ]
 
+SECOND_MS: Final = 1_000
+"""One second [ms]."""
 MINUTE_MS: Final = 60_000
 """One minute [ms]."""
 HOUR_MS: Final = 3_600_000

@@ -20,11 +20,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import starmap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any
 
+from storage.clock import SECOND_MS
 from storage.naming import check_id, check_quantity, storable_quantity
 from storage.telemetry import (
     Aggregation,
+    ClosedOnExit,
     RangeQuery,
     Reading,
     SeriesPoint,
@@ -32,9 +34,6 @@ from storage.telemetry import (
     StoreUnavailable,
     finite_value,
 )
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 # The columns in ``Reading``'s field order: readings are bound and rows read back positionally.
 _READING_COLUMNS = (
@@ -82,7 +81,7 @@ _SQL_AGG = {
 _IDS_PER_STATEMENT = 500  # below SQLite's bound-parameter limit
 
 
-class SqliteTelemetryStore:
+class SqliteTelemetryStore(ClosedOnExit):
     """``TelemetryStore`` in one SQLite file at ``path`` (parent directories are created).
 
     ``busy_timeout_ms`` is how long a write waits for another process's write lock before it
@@ -116,7 +115,7 @@ class SqliteTelemetryStore:
             raise StoreUnavailable("store is closed")
         conn = sqlite3.connect(
             self.path,
-            timeout=self._busy_timeout_ms / 1000,  # SQLite's busy timeout [s]
+            timeout=self._busy_timeout_ms / SECOND_MS,  # SQLite's busy timeout [s]
             isolation_level=None,  # explicit BEGIN/COMMIT below
             check_same_thread=False,  # only so close() may close it; one thread uses it
         )
@@ -134,17 +133,6 @@ class SqliteTelemetryStore:
         for conn in connections:
             conn.close()
         self._local = threading.local()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _mapped_errors(self) -> Iterator[None]:
@@ -317,7 +305,7 @@ class SqliteTelemetryStore:
 def _window_start(every_s: int) -> str:
     """SQL for the start of ``ts_ms``'s epoch-aligned window of ``every_s`` [s] (floor
     division, also before 1970); only an int is formatted in."""
-    w = int(every_s) * 1000  # [ms]
+    w = int(every_s) * SECOND_MS
     return f"ts_ms - ((ts_ms % {w}) + {w}) % {w}"
 
 

@@ -1,7 +1,9 @@
 """The telemetry store contract: the ``Reading`` type, query results, errors and the protocol.
 
-Both backends (``storage.sqlite``, ``storage.influx``) implement ``TelemetryStore`` and pass one
-shared contract test suite (``tests/integration/test_store_contract.py``).
+Both backends (``storage.sqlite``, ``storage.influx``) and the tests' in-memory fake implement
+``TelemetryStore`` and pass one shared contract test suite
+(``tests/integration/test_store_contract.py``). The naming rules of ids, quantities and tag
+values are part of the contract: ``storage.naming``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
-from typing import NamedTuple, Protocol
+from types import TracebackType
+from typing import NamedTuple, Protocol, Self
 
 
 class Quality(IntFlag):
@@ -154,3 +157,22 @@ class TelemetryStore(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+class ClosedOnExit:
+    """Mixin for a store: ``with store:`` calls its ``close()`` on the way out."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

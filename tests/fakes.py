@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
+from storage.clock import SECOND_MS
 from storage.naming import check_id, check_quantity, storable_quantity
 from storage.telemetry import (
     Aggregation,
+    ClosedOnExit,
     RangeQuery,
     Reading,
     SeriesPoint,
@@ -25,7 +27,7 @@ _AGGREGATE: dict[Aggregation, Callable[[list[float]], float]] = {
 }
 
 
-class MemoryStore:
+class MemoryStore(ClosedOnExit):
     """A ``TelemetryStore`` in a dict, with switches to simulate an outage or a refusal.
 
     It keeps the whole contract (``tests/integration/test_store_contract.py`` runs it next to
@@ -156,7 +158,7 @@ class MemoryStore:
 
 def _windows(rows: Iterable[Reading], every_s: int) -> dict[tuple[str, int], list[float]]:
     """Values per (device, start of the epoch-aligned window of ``every_s`` [s])."""
-    width_ms = every_s * 1000
+    width_ms = every_s * SECOND_MS
     windows: dict[tuple[str, int], list[float]] = defaultdict(list)
     for r in rows:
         windows[r.device_id, r.ts_ms - r.ts_ms % width_ms].append(r.value)

@@ -11,6 +11,7 @@ from typing import Any, Final, Literal
 
 import httpx
 
+from storage.clock import SECOND_MS
 from storage.influx._influxql import checked_results, quote_ident
 from storage.telemetry import StoreRejected, StoreUnavailable
 
@@ -113,7 +114,7 @@ class Transport:
                 url=self.base_url,
                 token=self._token,
                 org=self._org,
-                timeout=int(self._timeout_s * 1000),  # [ms]
+                timeout=int(self._timeout_s * SECOND_MS),
             )
             self._v2 = (client, client.write_api(write_options=SYNCHRONOUS))
         return self._v2[1]

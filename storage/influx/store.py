@@ -14,7 +14,7 @@ device at one instant share them (the largest ``seq`` and the union of the quali
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal
 
 from storage.influx._influxql import (
     IDS_PER_STATEMENT,
@@ -32,15 +32,12 @@ from storage.influx._influxql import (
 from storage.influx._line_protocol import LineEncoder
 from storage.influx._transport import Transport
 from storage.naming import check_id, check_quantity
-from storage.telemetry import RangeQuery, Reading, SeriesPoint
-
-if TYPE_CHECKING:
-    from types import TracebackType
+from storage.telemetry import ClosedOnExit, RangeQuery, Reading, SeriesPoint
 
 __all__ = ["InfluxTelemetryStore"]
 
 
-class InfluxTelemetryStore:
+class InfluxTelemetryStore(ClosedOnExit):
     """``TelemetryStore`` on InfluxDB 1.x (API v1) or an ``/api/v2/write``-speaking server.
 
     ``base_url`` is e.g. ``http://127.0.0.1:8086``. API v1 needs ``database`` (plus optional
@@ -89,17 +86,6 @@ class InfluxTelemetryStore:
     def close(self) -> None:
         """Close the HTTP connection pools."""
         self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def create_database(self) -> None:
         """``CREATE DATABASE`` (API v1; a no-op when it exists)."""
