@@ -27,9 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-
-from devices.registry import Device, Farm, Site, bump_version
+from devices.provisioning import insert_registry_rows
 from farmtel.runtime import Metadata
 from storage.telemetry import Reading, TelemetryStore
 
@@ -100,12 +98,7 @@ def bulk_register(meta: Metadata, farms: Sequence[dict[str, Any]],
     """Insert rows of farms, sites and devices (SQLAlchemy Core executemany, gateways before
     the devices behind them), then bump the registry version once."""
     with meta.engine.begin() as conn:
-        conn.execute(insert(Farm), list(farms))
-        conn.execute(insert(Site), list(sites))
-        for i in range(0, len(devices), chunk):
-            conn.execute(insert(Device), list(devices[i:i + chunk]))
-    with meta.sessions() as session, session.begin():
-        bump_version(session)
+        insert_registry_rows(conn, farms=farms, sites=sites, devices=devices, chunk=chunk)
 
 
 def write_batched(store: TelemetryStore, readings: Iterable[Reading],

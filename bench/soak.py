@@ -45,7 +45,7 @@ from bench._common import IngestProcess, ingest_env, percentile, rss_kib
 from devices.catalogue import DEVICE_TYPES, QUANTITIES
 from devices.contract import gateway_topic, record, telemetry_topic
 from devices.mqtt_publisher import ReliablePublisher, encode_gateway_batch, encode_record
-from devices.provisioning import provision_device
+from devices.provisioning import create_farm, create_site, provision_device
 from devices.registry import Farm, Site
 from farmtel.runtime import open_metadata
 from farmtel.settings import Settings
@@ -109,8 +109,8 @@ class Population:
 
     def register(self, sessions: Any) -> None:
         with sessions() as s, s.begin():
-            s.add(Farm(id=FARM, name="soak", county_id="shuocheng"))
-            s.add(Site(id=SITE, farm_id=FARM, kind="field", name="soak", area_mu=100))
+            create_farm(s, Farm(id=FARM, name="soak", county_id="shuocheng"))
+            create_site(s, Site(id=SITE, farm_id=FARM, kind="field", name="soak", area_mu=100))
             s.flush()
             for g in range(VIRTUAL_GATEWAYS):
                 provision_device(s, device_id=f"gw-{g:02d}", device_type="gateway", site_id=SITE)

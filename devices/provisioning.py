@@ -1,27 +1,47 @@
-"""Provisioning: register devices and hand out their MQTT credentials exactly once."""
+"""Registry writes: farms, sites and devices are registered here (and only here), each write
+bumping the registry version; devices get their MQTT credentials exactly once.
+
+Every refusal is its own error class, a kind of ``storage.errors`` (``InvalidInput`` 422,
+``Conflict`` 409, ``NotFound`` 404), so callers map them by type.
+"""
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from devices.catalogue import DEVICE_TYPES
 from devices.credentials import hash_password, new_secret
-from devices.registry import Device, Site, bump_version, utcnow
+from devices.registry import County, Device, Farm, Site, bump_version, utcnow
 from storage.errors import Conflict, InvalidInput, NotFound
 
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 class ProvisioningError(ValueError):
-    """A device cannot be provisioned as asked."""
+    """A registry write refused as asked (base of the errors below)."""
 
 
-class InvalidDevice(ProvisioningError, InvalidInput):
-    """The new device's id, type, site or gateway is not acceptable."""
+class InvalidDeviceId(ProvisioningError, InvalidInput):
+    """The device id does not match ``DEVICE_ID_PATTERN``."""
+
+
+class UnknownDeviceType(ProvisioningError, InvalidInput):
+    """The device type is not in the catalogue."""
+
+
+class UnknownSite(ProvisioningError, InvalidInput):
+    """The site a new device is to sit on is not registered."""
+
+
+class NotAGateway(ProvisioningError, InvalidInput):
+    """The gateway named for a new device is not a registered gateway."""
 
 
 class DeviceExists(ProvisioningError, Conflict):
@@ -34,6 +54,68 @@ class UnknownDevice(ProvisioningError, NotFound):
 
 class DeviceRevoked(ProvisioningError, Conflict):
     """The device is revoked."""
+
+
+class UnknownCounty(ProvisioningError, InvalidInput):
+    """The county of a new farm is not registered."""
+
+
+class FarmExists(ProvisioningError, Conflict):
+    """A farm with that id is registered already."""
+
+
+class UnknownFarm(ProvisioningError, InvalidInput):
+    """The farm of a new site is not registered."""
+
+
+class SiteExists(ProvisioningError, Conflict):
+    """A site with that id is registered already."""
+
+
+def create_farm(session: Session, farm: Farm) -> Farm:
+    """Register ``farm`` (caller commits); ``UnknownCounty``, ``FarmExists``."""
+    if session.get(County, farm.county_id) is None:
+        raise UnknownCounty("unknown county")
+    if session.get(Farm, farm.id) is not None:
+        raise FarmExists("farm exists")
+    session.add(farm)
+    bump_version(session)
+    return farm
+
+
+def create_site(session: Session, site: Site) -> Site:
+    """Register ``site`` (caller commits); ``UnknownFarm``, ``SiteExists``."""
+    if session.get(Farm, site.farm_id) is None:
+        raise UnknownFarm("unknown farm")
+    if session.get(Site, site.id) is not None:
+        raise SiteExists("site exists")
+    session.add(site)
+    bump_version(session)
+    return site
+
+
+def insert_registry_rows(connection: Connection, *, farms: Iterable[Mapping[str, Any]] = (),
+                         sites: Iterable[Mapping[str, Any]] = (),
+                         devices: Iterable[Mapping[str, Any]] = (),
+                         chunk: int = 50_000) -> tuple[int, int, int]:
+    """Insert rows of farms, sites and devices (SQLAlchemy Core executemany in chunks of
+    ``chunk`` rows; gateways before the devices behind them) unchecked, for fleets of
+    simulated devices, then bump the registry version once if anything was inserted (in the
+    caller's transaction). Returns the farms, sites and devices inserted."""
+    inserted = []
+    for table, rows in ((Farm, farms), (Site, sites), (Device, devices)):
+        n = 0
+        it = iter(rows)
+        while batch := list(itertools.islice(it, chunk)):
+            connection.execute(insert(table), batch)
+            n += len(batch)
+        inserted.append(n)
+    if any(inserted):
+        with Session(bind=connection) as session:
+            bump_version(session)
+            session.flush()
+    farms_added, sites_added, devices_added = inserted
+    return farms_added, sites_added, devices_added
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +138,17 @@ def provision_device(
 ) -> IssuedCredentials:
     """Register a device and issue its MQTT credentials (caller commits)."""
     if not DEVICE_ID_PATTERN.fullmatch(device_id):
-        raise InvalidDevice(f"invalid device_id {device_id!r}")
+        raise InvalidDeviceId(f"invalid device_id {device_id!r}")
     if device_type not in DEVICE_TYPES:
-        raise InvalidDevice(f"unknown device type {device_type!r}")
+        raise UnknownDeviceType(f"unknown device type {device_type!r}")
     if session.get(Site, site_id) is None:
-        raise InvalidDevice(f"unknown site {site_id!r}")
+        raise UnknownSite(f"unknown site {site_id!r}")
     if session.get(Device, device_id) is not None:
         raise DeviceExists(f"device {device_id!r} exists")
     if gateway_id is not None:
         gateway = session.get(Device, gateway_id)
         if gateway is None or gateway.type != "gateway":
-            raise InvalidDevice(f"{gateway_id!r} is not a registered gateway")
+            raise NotAGateway(f"{gateway_id!r} is not a registered gateway")
     password = new_secret()
     session.add(
         Device(

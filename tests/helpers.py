@@ -11,7 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from devices.provisioning import provision_device
+from devices.provisioning import create_farm, create_site, provision_device
 from devices.registry import Farm, Site
 from farmtel.runtime import Metadata, open_metadata
 from farmtel.settings import Settings
@@ -35,11 +35,12 @@ def small_registry(settings: Settings, device_ids: dict[str, str]) -> Metadata:
     """One farm in Shuocheng with a field and a barn; devices {id: type}; gateways first."""
     meta = open_metadata(settings)
     with meta.sessions() as s, s.begin():
-        s.add(Farm(id="farm-a", name="示范农场", county_id="shuocheng", township="北旺庄"))
-        s.add(Site(id="field-1", farm_id="farm-a", kind="field", name="玉米地", area_mu=120,
-                   crop="maize"))
-        s.add(Site(id="barn-1", farm_id="farm-a", kind="barn", name="牛舍", head_count=300,
-                   species="dairy_cow"))
+        create_farm(s, Farm(id="farm-a", name="示范农场", county_id="shuocheng",
+                            township="北旺庄"))
+        create_site(s, Site(id="field-1", farm_id="farm-a", kind="field", name="玉米地",
+                            area_mu=120, crop="maize"))
+        create_site(s, Site(id="barn-1", farm_id="farm-a", kind="barn", name="牛舍",
+                            head_count=300, species="dairy_cow"))
         for did, dtype in sorted(device_ids.items(), key=lambda kv: kv[1] != "gateway"):
             site = "barn-1" if dtype in ("livestock_collar", "barn_climate", "gateway") \
                 else "field-1"
