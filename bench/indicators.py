@@ -319,7 +319,19 @@ def counter_rows(counts: np.ndarray, day_start_ms: int, before_m3: np.ndarray,
     return out
 
 
-def fill_cache(meta: Metadata, fleet: Fleet, seed: int) -> dict[str, float]:
+@dataclass
+class Filled:
+    """What ``fill_cache`` wrote, and the behaviour it wrote it from."""
+
+    cache_rows: int
+    cache_days: int
+    cached_readings: int
+    today_rows: list[dict[str, Any]]
+    beh: dict[str, Behaviour]
+    meters: Meters | None
+
+
+def fill_cache(meta: Metadata, fleet: Fleet, seed: int) -> Filled:
     """Rows of ``indicator_hourly_counts`` for CACHE_FIRST .. TODAY (today: its first hour)."""
     rng = np.random.default_rng(seed + 3)
     beh = behaviours(fleet, seed)
@@ -332,7 +344,7 @@ def fill_cache(meta: Metadata, fleet: Fleet, seed: int) -> dict[str, float]:
         for j, day in enumerate(days):
             start = cst_midnight_ms(day)
             hours = CACHED_TODAY_HOURS if day == TODAY else 24
-            values = []
+            values: list[dict[str, Any]] = []
             for q, b in beh.items():
                 counts = day_counts(b, start, rng)
                 counts[:, hours:] = 0
@@ -353,9 +365,7 @@ def fill_cache(meta: Metadata, fleet: Fleet, seed: int) -> dict[str, float]:
             conn.execute(insert(HourlyCountDay), values)
             rows += len(values)
         today_rows = [v for v in values if v["day"] == TODAY]  # the last day filled: today
-    return {"cache_rows": rows, "cache_days": len(days), "cached_readings": cached_readings,
-            "today_rows": today_rows,
-            "beh": beh, "meters": meters}  # type: ignore[dict-item]
+    return Filled(rows, len(days), cached_readings, today_rows, beh, meters)
 
 
 def tail_readings(fleet: Fleet, beh: dict[str, Behaviour], meters: Meters | None) -> Iterator[Reading]:
@@ -451,10 +461,9 @@ def build_setup(tmp: Path, devices: int, seed: int) -> Setup:
                "farms": float(len(fleet.farms)), "sites": float(len(fleet.sites)),
                "flow_meters": float(sum(1 for d in fleet.devices if d["type"] == "flow_meter")),
                "registry_s": round(t1 - t0, 1), "cache_fill_s": round(t2 - t1, 1),
-               "cache_rows": float(filled["cache_rows"]), "cache_days": float(filled["cache_days"]),
-               "cached_readings": float(filled["cached_readings"])}
-    return Setup(meta, fleet, filled["beh"], filled["meters"], figures,  # type: ignore[arg-type]
-                 filled["today_rows"])  # type: ignore[arg-type]
+               "cache_rows": float(filled.cache_rows), "cache_days": float(filled.cache_days),
+               "cached_readings": float(filled.cached_readings)}
+    return Setup(meta, fleet, filled.beh, filled.meters, figures, filled.today_rows)
 
 
 def bench_backend(setup: Setup, store: TelemetryStore, repeats: int) -> dict[str, float]:

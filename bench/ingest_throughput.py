@@ -472,7 +472,7 @@ def _mqtt5_client(client_id: str) -> mqtt.Client:
 
 
 def _connect_props(expiry_s: int) -> Properties:
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = expiry_s
     props.ReceiveMaximum = RECEIVE_MAXIMUM
     return props
@@ -532,7 +532,7 @@ def _counter_main(conn: Connection) -> None:
         parse with orjson, line protocol tagged by device only, 5,000-line ``/write`` batches
         over one keep-alive connection. No validation, no registry, no manual ack."""
         state = {"n": 0, "lines": 0, "connected": 0.0, "last_write": 0.0}
-        inbox: list[tuple[str, bytes]] = []
+        inbox: list[tuple[str, bytes | bytearray]] = []
         lock, done = threading.Lock(), threading.Event()
 
         def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from devices.contract import gateway_topic, record, telemetry_topic
 from devices.directory import DeviceDirectory
 from farmtel.runtime import build_api, build_ingest
-from ingest.pipeline import now_ms
+from storage.clock import HOUR_MS, now_ms
 from storage.factory import open_store
 from storage.telemetry import Quality
 from tests.helpers import ADMIN_TOKEN, publish_all, publisher, settings_for, small_registry, wait_for
@@ -23,7 +23,6 @@ from tests.integration._faults import stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-HOUR_MS = 3_600_000
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 DEVICES = {"ahead": "soil_moisture", "behind": "soil_moisture", "ancient": "soil_moisture",
            "slight": "soil_moisture", "good": "soil_moisture", "gw-1": "gateway",

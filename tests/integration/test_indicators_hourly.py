@@ -21,16 +21,22 @@ from analytics.indicators.registry_view import load_registry_view
 from analytics.indicators.service import evaluate
 from analytics.water import FlowMeterSpec, meter_totals
 from farmtel.schema import SCHEMA_VERSION, TABLES
+from storage.clock import HOUR_MS as H
 from storage.influx import InfluxTelemetryStore
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import TelemetryStore
-from tests.unit.analytics.indicators.handbuilt import DAY, T0, build_registry, readings
-from tests.unit.analytics.indicators.test_handbuilt import NO_OFFICIAL, WEIGHTS
+from tests.unit.analytics.indicators.handbuilt import (
+    DAY,
+    NO_OFFICIAL,
+    T0,
+    WEIGHTS,
+    build_registry,
+    readings,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
-H = 3_600_000
 PERIOD = range_period(T0, T0 + DAY)
 NOW = T0 + 2 * DAY
 HOURLY = IndicatorConfig(active_threshold_pct=80.0, max_windows_per_device=24)

@@ -10,9 +10,9 @@ import pytest
 from devices.contract import format_ts, parse_ts_ms, record
 from ingest.decode import MessageDecoder
 from ingest.rejections import Reason
+from storage.clock import DAY_MS
 from storage.telemetry import Quality
-
-from .conftest import NOW_MS
+from tests.unit.ingest._support import NOW_MS
 
 TOPIC = "farmtel/farm-a/sm-1/telemetry"
 
@@ -98,7 +98,7 @@ def rejected(decoder, payload, topic=TOPIC):
         (msg({"ts": "2026-05-28T10:00:00", "readings": {"vwc_pct": 1}}), TOPIC,
          Reason.BAD_TIMESTAMP),
         (msg(record(NOW_MS + 3600_000, 1, {"vwc_pct": 1})), TOPIC, Reason.CLOCK_FUTURE),
-        (msg(record(NOW_MS - 400 * 86_400_000, 1, {"vwc_pct": 1})), TOPIC, Reason.TOO_OLD),
+        (msg(record(NOW_MS - 400 * DAY_MS, 1, {"vwc_pct": 1})), TOPIC, Reason.TOO_OLD),
         (msg({"ts": format_ts(NOW_MS), "seq": -1, "readings": {"vwc_pct": 1}}), TOPIC,
          Reason.BAD_SCHEMA),
         (msg({"ts": format_ts(NOW_MS), "seq": 1, "readings": {}}), TOPIC, Reason.BAD_SCHEMA),

@@ -26,11 +26,11 @@ from ingest.pipeline import IngestPipeline
 from ingest.rejections import Reason
 from ingest.spool import Spool
 from ingest.store_sink import StoreSink
+from storage.clock import DAY_MS
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Quality
 from tests.fakes import MemoryStore
-
-from .conftest import DEVICES, NOW_MS
+from tests.unit.ingest._support import DEVICES, NOW_MS
 
 TOPICS = ["farmtel/farm-a/sm-1/telemetry", "farmtel/farm-a/gw-1/gateway",
           "farmtel/farm-b/col-9/telemetry", "farmtel/farm-a/old-1/telemetry",
@@ -38,7 +38,6 @@ TOPICS = ["farmtel/farm-a/sm-1/telemetry", "farmtel/farm-a/gw-1/gateway",
           "farmtel/farm-a/sm-1/gateway"]
 SM_QUANTITIES = sorted(DEVICE_TYPES["soil_moisture"].quantities)
 POLICY = DecodePolicy(max_payload_bytes=2 * 1024 * 1024)
-DAY_MS = 86_400_000
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
 json_scalars = st.one_of(

@@ -15,8 +15,7 @@ from ingest.spool import Spool
 from ingest.store_sink import StoreSink
 from storage.metadata import create_schema, make_engine, make_session_factory
 from tests.fakes import MemoryStore
-
-from .conftest import NOW_MS
+from tests.unit.ingest._support import NOW_MS
 
 TOPIC = "farmtel/farm-a/sm-1/telemetry"
 
@@ -148,7 +147,9 @@ def test_spool_survives_reopen(tmp_path, decoder):
     (tmp_path / "s" / "0000000000000009.tmp").write_bytes(b"torn")
     again = Spool(tmp_path / "s")
     assert len(again) == 1 and again.size_bytes > 0
-    path, readings = again.peek()
+    item = again.peek()
+    assert item is not None
+    path, readings = item
     assert readings == [Reading("sm-1", "vwc_pct", 1.5, 10, 1)]
     again.remove(path)
     assert again.size_bytes == 0 and again.peek() is None

@@ -6,13 +6,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from analytics.alerts import AlertEngine, Transition, TransitionKind
+from storage.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from storage.telemetry import Reading
 
 T0 = int(datetime(2026, 5, 1, tzinfo=UTC).timestamp() * 1000)
 """2026-05-01T00:00:00Z (08:00 local, UTC+8) [ms]."""
-MIN = 60_000
-HOUR = 3_600_000
-DAY = 86_400_000
+MIN, HOUR, DAY = MINUTE_MS, HOUR_MS, DAY_MS  # [ms]
 
 
 def reading(quantity: str, value: float, ts_ms: int, *, device_id: str = "dev-1",

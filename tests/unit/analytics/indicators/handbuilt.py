@@ -31,14 +31,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.indicators.reference import Denominators, parse_sector_weights
 from devices.registry import Device, Farm, Site, seed_counties
 from farmtel.schema import SCHEMA_VERSION, TABLES
+from storage.clock import DAY_MS
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import Reading
 
+DAY = DAY_MS
 T0 = int(datetime(2025, 6, 1, tzinfo=UTC).timestamp() * 1000)
-DAY = 86_400_000
+WEIGHTS = parse_sector_weights({"version": "test", "weights": [
+    {"sector": "field_crops", "share": 0.5, "source": "test"},
+    {"sector": "facility", "share": 0.2, "source": "test"},
+    {"sector": "livestock", "share": 0.3, "source": "test"},
+    {"sector": "aquaculture", "share": 0.0, "source": "test"},
+]})
+"""Sector weights of the tests (not the official ones)."""
+NO_OFFICIAL = Denominators("none", {}, {})
+"""No official denominators: every coverage figure comes from the registry."""
 INSTALLED = datetime(2025, 1, 1, tzinfo=UTC)
 
 

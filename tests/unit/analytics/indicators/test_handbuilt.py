@@ -12,21 +12,14 @@ from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.measure import EXCLUDED_GATEWAY, EXCLUDED_REVOKED
 from analytics.indicators.periods import range_period
 from analytics.indicators.progress import Status, line_fraction
-from analytics.indicators.reference import DenominatorKey, Denominators, SourcedValue, parse_sector_weights
+from analytics.indicators.reference import DenominatorKey, Denominators, SourcedValue
 from analytics.indicators.rollup import Level, rollup
 from analytics.indicators.service import evaluate
-from tests.unit.analytics.indicators.handbuilt import DAY, T0
+from tests.unit.analytics.indicators.handbuilt import DAY, NO_OFFICIAL, T0, WEIGHTS
 
 PERIOD = range_period(T0, T0 + DAY)
 NOW = T0 + 2 * DAY
 CONFIG = IndicatorConfig(active_threshold_pct=80.0)
-WEIGHTS = parse_sector_weights({"version": "test", "weights": [
-    {"sector": "field_crops", "share": 0.5, "source": "test"},
-    {"sector": "facility", "share": 0.2, "source": "test"},
-    {"sector": "livestock", "share": 0.3, "source": "test"},
-    {"sector": "aquaculture", "share": 0.0, "source": "test"},
-]})
-NO_OFFICIAL = Denominators("none", {}, {})
 
 
 def _evaluate(env, denominators=NO_OFFICIAL, config=CONFIG):

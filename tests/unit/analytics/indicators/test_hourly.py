@@ -29,13 +29,20 @@ from analytics.indicators.registry_view import load_registry_view
 from analytics.indicators.rollup import Level, rollup
 from analytics.indicators.service import evaluate
 from analytics.water import FlowMeterSpec, meter_totals
+from storage.clock import HOUR_MS as H
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import Reading
-from tests.unit.analytics.indicators.handbuilt import DAY, PLACES, T0, _device, readings
-from tests.unit.analytics.indicators.test_handbuilt import NO_OFFICIAL, WEIGHTS
-from tests.unit.analytics.indicators.test_vectorised import _meter
+from tests.unit.analytics.indicators._support import meter_readings
+from tests.unit.analytics.indicators.handbuilt import (
+    DAY,
+    NO_OFFICIAL,
+    PLACES,
+    T0,
+    WEIGHTS,
+    _device,
+    readings,
+)
 
-H = 3_600_000
 PERIOD = range_period(T0, T0 + DAY)
 NOW = T0 + 2 * DAY
 HOURLY = IndicatorConfig(active_threshold_pct=80.0, max_windows_per_device=24)  # 1 h windows
@@ -282,7 +289,7 @@ def test_cached_meter_totals_on_random_meters_and_caches(env, seed):
     for i, did in enumerate(ids):
         if i == 0:
             continue  # one meter never reports
-        ts, values = _meter(rng, T0 - 6 * DAY, 13)
+        ts, values = meter_readings(rng, T0 - 6 * DAY, 13)
         if i == 1:
             ts, values = ts[ts < T0 - 4 * DAY], values[ts < T0 - 4 * DAY]  # silent from before
         store.write([Reading(did, "volume_m3", float(v), int(t), 0, 0, "flow_meter", "F2", "s1",

@@ -16,8 +16,7 @@ from analytics.indicators.progress import Status, progress
 from analytics.indicators.reference import load_denominators, load_sector_weights, parse_sector_weights
 from analytics.indicators.rollup import CompletenessRow, Level
 from analytics.indicators.targets import packaged_target_set, parse_target_set
-
-H = 3_600_000
+from storage.clock import HOUR_MS as H
 
 
 def ms(*args: int) -> int:

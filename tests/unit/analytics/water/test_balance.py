@@ -20,7 +20,7 @@ from analytics.water import (
     root_zone_balance,
     root_zone_theta,
 )
-from tests.unit.analytics.water.conftest import at, write_series
+from tests.unit.analytics.water._support import at, write_series
 
 # Loess silt loam θFC 0.28, θWP 0.12, constant Zr = 0.5 m, p = 0.5:
 # TAW = 1000 · (0.28 − 0.12) · 0.5 = 80 mm (FAO-56 Eq. 82); RAW = 0.5 · 80 = 40 mm (Eq. 83).

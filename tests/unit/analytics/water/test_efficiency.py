@@ -17,7 +17,7 @@ from analytics.water import (
     season_water_use_efficiency,
     water_use_efficiency,
 )
-from tests.unit.analytics.water.conftest import at, write_series
+from tests.unit.analytics.water._support import at, write_series
 
 
 def test_water_productivity_figures():

@@ -14,8 +14,8 @@ from storage.clock import DAY_MS
 
 
 def test_a_dry_spell_leads_to_irrigation_advice_that_irrigation_clears(farm):
-    county_driver = farm.runner.drivers["shuocheng"]
-    county_driver.add_dry_spell(farm.now_ms, farm.now_ms + 30 * DAY_MS, heat_c=5.0)
+    farm.runner.add_dry_spell(farm.now_ms, farm.now_ms + 30 * DAY_MS, heat_c=5.0,
+                              county="shuocheng")
     farm.advance_days(12)
     run = run_field_water(farm.meta.sessions, farm.store, today=farm.today)
     assert run.stations == 1 and run.fields == 3 and run.skipped == {}
@@ -39,10 +39,11 @@ def test_a_dry_spell_leads_to_irrigation_advice_that_irrigation_clears(farm):
     assert all(3.0 < d.et0_mm < 10.0 for d in days)  # hot dry June days on the loess plateau
 
     # irrigate field 1 through its flow meter: enough to refill the root zone
-    meter = next(d for d in farm.runner._sims.values()
-                 if d.dev.site_id == field and d.dev.device_type == "flow_meter")
+    meter = next(d for d in farm.runner.devices
+                 if d.site_id == field and d.device_type == "flow_meter")
     rate_m3_h = advice.volume_m3 * 1.3 / 20  # 130% of the advised volume over 20 hours
-    meter.model.start_irrigation(20 * 3600, rate_m3_h=rate_m3_h, start_ms=farm.now_ms + 60_000)
+    farm.runner.start_irrigation(meter.device_id, 20 * 3600, rate_m3_h=rate_m3_h,
+                                 start_ms=farm.now_ms + 60_000)
     farm.advance_days(1)
     after = {a.site_id: a for a in run_field_water(farm.meta.sessions, farm.store,
                                                     today=farm.today).advice}

@@ -11,14 +11,14 @@ from analytics.water import (
     StationSpec,
     daily_weather,
     et0_readings,
-    local_midnight_ms,
     per_local_day,
     read_station_days,
     solar_radiation_mj_m2_day,
     station_daily_weather,
 )
+from storage.clock import cst_midnight_ms
 from storage.telemetry import RangeQuery
-from tests.unit.analytics.water.conftest import at, ten_minute_day, write_series
+from tests.unit.analytics.water._support import at, ten_minute_day, write_series
 
 DAY = date(2024, 6, 15)  # day of year 167
 DOY = 167
@@ -63,7 +63,7 @@ def test_per_local_day_uses_cst_boundaries():
     # 23:59 CST on June 14 is 15:59 UTC June 14; 00:00 CST June 15 is 16:00 UTC June 14:
     # same UTC day, different CST days.
     ts = [at(DAY, -1 / 60), at(DAY, 0.0), at(DAY, 23.99), at(DAY, 24.0)]
-    assert local_midnight_ms(day=DAY) == 1_718_380_800_000  # 2024-06-14T16:00:00Z
+    assert cst_midnight_ms(DAY) == 1_718_380_800_000  # 2024-06-14T16:00:00Z
     out = per_local_day(ts_ms=ts, values=[40.0, 1.0, 2.0, 50.0], first_day=DAY, n_days=1,
                         how="max")
     assert out.tolist() == [2.0]
@@ -173,7 +173,7 @@ def test_et0_readings_at_local_midnight(store):
     r = readings[0]
     assert (r.device_id, r.quantity, r.site_id, r.county) == (
         "aws-1", ET0_QUANTITY, "wx-site", "shuocheng")
-    assert r.ts_ms == local_midnight_ms(day=DAY) == at(DAY, 0)
+    assert r.ts_ms == cst_midnight_ms(DAY) == at(DAY, 0)
     assert readings[1].ts_ms - r.ts_ms == 86_400_000
     store.write(readings)
     back = store.query(RangeQuery(quantity=ET0_QUANTITY, start_ms=r.ts_ms,
