@@ -12,9 +12,10 @@ store gives the number of reports per window (COUNT aggregation). For a device:
 * longest gap = the longest run of windows without any report × window length [s]; its
   resolution is the window length (exact when k = 1).
 
-:func:`device_completeness` does it for one device; :func:`grid_completeness` for many at once
-with numpy (the same arithmetic, checked against it on random cases), and :class:`DeviceTable`
-keeps the results as arrays behind a mapping of :class:`DeviceCompleteness`.
+:func:`grid_completeness` does it for many devices at once with numpy (checked on random
+cases against a plain per-window loop in the tests); :func:`device_completeness` is its row of
+one device; :class:`DeviceTable` keeps the results as arrays behind a mapping of
+:class:`DeviceCompleteness`.
 """
 
 from __future__ import annotations
@@ -116,22 +117,6 @@ class DeviceCompleteness:
         return None if self.expected == 0 else 100.0 * self.received / self.expected
 
 
-def _edge_windows(grid: WindowGrid, i0: int, i1: int, life_start_ms: int,
-                  life_end_ms: int) -> dict[int, int]:
-    """Windows the device's life covers only in part (installed or revoked mid-window), with
-    the report intervals that fit into the covered part [count]."""
-    edges: dict[int, int] = {}
-    w = grid.window_ms
-    for j in {i0 - 1, i1}:
-        if not 0 <= j < grid.n_windows or i0 <= j < i1:
-            continue
-        start = grid.first_ms + j * w
-        covered = min(start + w, life_end_ms) - max(start, life_start_ms)
-        if covered > 0 and covered // grid.interval_ms > 0:
-            edges[j] = covered // grid.interval_ms
-    return edges
-
-
 def device_completeness(
     *,
     device_id: str,
@@ -141,7 +126,8 @@ def device_completeness(
     life_end_ms: int,
     threshold_pct: float,
 ) -> DeviceCompleteness:
-    """Completeness of one device from ``counts`` (window start [ms] → reports in it).
+    """Completeness of one device from ``counts`` (window start [ms] → reports in it): the
+    row of one device of :func:`grid_completeness` (counts off the grid's windows are ignored).
 
     ``[life_start_ms, life_end_ms)`` is the part of the period the device was expected to
     report in (provisioned, not revoked, not in the future). A window the life covers only in
@@ -149,34 +135,21 @@ def device_completeness(
     before the end of an hourly window expects 2 reports at 300 s); gaps are measured on
     whole windows only.
     """
-    i0, i1 = grid.index_range(life_start_ms, life_end_ms)
-    edges = _edge_windows(grid, i0, i1, life_start_ms, life_end_ms)
+    row = np.zeros((1, grid.n_windows), np.int64)
+    for ts, n in counts.items():
+        i, rem = divmod(ts - grid.first_ms, grid.window_ms)
+        if not rem and 0 <= i < grid.n_windows and n > 0:
+            row[0, i] = int(n)
+    res = grid_completeness(grid=grid, counts=row, life_start_ms=np.array([life_start_ms]),
+                            life_end_ms=np.array([life_end_ms]), threshold_pct=threshold_pct)
     w = grid.window_ms
-    received = 0
-    longest = 0
-    previous = i0 - 1  # index of the last window with a report
-    for ts in sorted(counts):
-        i, rem = divmod(ts - grid.first_ms, w)
-        if rem or counts[ts] <= 0:
-            continue
-        if i in edges:
-            received += min(int(counts[ts]), edges[i])
-            continue
-        if not i0 <= i < i1:
-            continue
-        received += min(int(counts[ts]), grid.k)
-        longest = max(longest, i - previous - 1)
-        previous = i
-    longest = max(longest, i1 - previous - 1) if i1 > i0 else 0
-    expected = (i1 - i0) * grid.k + sum(edges.values())
-    pct = None if expected == 0 else 100.0 * received / expected
     return DeviceCompleteness(
         device_id=device_id,
-        expected=expected,
-        received=received,
-        longest_gap_s=longest * w // 1000,
+        expected=int(res.expected[0]),
+        received=int(res.received[0]),
+        longest_gap_s=int(res.longest_gap_windows[0]) * w // 1000,
         gap_resolution_s=w // 1000,
-        active=pct is not None and pct >= threshold_pct,
+        active=bool(res.active[0]),
     )
 
 

@@ -40,16 +40,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from analytics.indicators.completeness import (
-    DeviceCompleteness,
     DeviceTable,
     IntArray,
     WindowGrid,
-    device_completeness,
     grid_completeness,
     window_grid,
 )
@@ -73,7 +73,7 @@ class FleetCompleteness:
 
     period: Period
     """The period as measured (clipped to "now")."""
-    devices: Mapping[str, DeviceCompleteness]
+    devices: DeviceTable
     excluded: Mapping[str, str]
     store_queries: int
 
@@ -111,15 +111,8 @@ def _plan(view: RegistryView, measured: Period,
     return excluded, measured_devices
 
 
-def _life(dev: DeviceRef, measured: Period) -> tuple[int, int]:
-    """The part of the period the device was expected to report in [UTC ms]."""
-    start = measured.start_ms if dev.created_ms is None else max(measured.start_ms, dev.created_ms)
-    end = measured.end_ms if dev.revoked_ms is None else min(measured.end_ms, dev.revoked_ms)
-    return start, end
-
-
 def _lives(devices: list[DeviceRef], measured: Period) -> tuple[IntArray, IntArray]:
-    """:func:`_life` of many devices as two arrays [UTC ms]."""
+    """The part of the period each device was expected to report in, as two arrays [UTC ms]."""
     n = len(devices)
     created = np.fromiter((measured.start_ms if d.created_ms is None else d.created_ms
                            for d in devices), np.int64, n)
@@ -186,14 +179,7 @@ def measure_hourly(
             per_window = grid.window_ms // HOUR_MS
             counts = h if per_window == 1 else h.reshape(len(block), grid.n_windows, per_window).sum(
                 axis=2, dtype=np.int64)
-            life_start, life_end = _lives(block, measured)
-            res = grid_completeness(grid=grid, counts=counts, life_start_ms=life_start,
-                                    life_end_ms=life_end, threshold_pct=config.active_threshold_pct)
-            gap_s = grid.window_ms // 1000
-            parts.append(DeviceTable(
-                [d.device_id for d in block], expected=res.expected, received=res.received,
-                longest_gap_s=res.longest_gap_windows * gap_s,
-                gap_resolution_s=np.full(len(block), gap_s, np.int64), active=res.active))
+            parts.append(_judge(block, grid, counts, measured, config))
     return FleetCompleteness(measured, DeviceTable.concat(parts), excluded, reads)
 
 
@@ -208,24 +194,37 @@ def measure_per_site(
     for dev, quantity, interval in measured_devices:
         groups[(dev.site_id, quantity, interval)].append(dev)
     grids = _grids({i for _, _, i in measured_devices}, measured, config)
-    results: dict[str, DeviceCompleteness] = {}
+    parts: list[DeviceTable] = []
     queries = 0
     for (site_id, quantity, interval), members in sorted(groups.items()):
         grid = grids[interval]
-        counts: dict[str, dict[int, float]] = defaultdict(dict)
+        counts = np.zeros((len(members), grid.n_windows), np.int64)
         if grid.n_windows > 0:
-            wanted = {d.device_id for d in members}
+            row_of = {d.device_id: r for r, d in enumerate(members)}
             points = store.query(RangeQuery(
                 quantity=quantity, start_ms=grid.first_ms, end_ms=grid.end_ms, site_id=site_id,
                 every_s=grid.window_ms // 1000, agg=Aggregation.COUNT,
                 limit=(len(members) + 1) * (grid.n_windows + 1)))
             queries += 1
             for p in points:
-                if p.device_id in wanted:
-                    counts[p.device_id][p.ts_ms] = p.value
-        for dev in members:
-            start, end = _life(dev, measured)
-            results[dev.device_id] = device_completeness(
-                device_id=dev.device_id, grid=grid, counts=counts.get(dev.device_id, {}),
-                life_start_ms=start, life_end_ms=end, threshold_pct=config.active_threshold_pct)
-    return FleetCompleteness(measured, results, excluded, queries)
+                r = row_of.get(p.device_id)
+                i, rem = divmod(p.ts_ms - grid.first_ms, grid.window_ms)
+                if r is not None and not rem and 0 <= i < grid.n_windows and p.value > 0:
+                    counts[r, i] = int(p.value)
+        parts.append(_judge(members, grid, counts, measured, config))
+    return FleetCompleteness(measured, DeviceTable.concat(parts), excluded, queries)
+
+
+def _judge(devices: list[DeviceRef], grid: WindowGrid, counts: NDArray[Any], measured: Period,
+           config: IndicatorConfig) -> DeviceTable:
+    """Completeness of ``devices`` from their reports per window of ``grid`` [n, n_windows]
+    (:func:`~analytics.indicators.completeness.grid_completeness`): the one judgement both
+    ways of counting end in."""
+    life_start, life_end = _lives(devices, measured)
+    res = grid_completeness(grid=grid, counts=counts, life_start_ms=life_start,
+                            life_end_ms=life_end, threshold_pct=config.active_threshold_pct)
+    gap_s = grid.window_ms // 1000
+    return DeviceTable([d.device_id for d in devices], expected=res.expected,
+                       received=res.received, longest_gap_s=res.longest_gap_windows * gap_s,
+                       gap_resolution_s=np.full(len(devices), gap_s, np.int64),
+                       active=res.active)

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from analytics.indicators.completeness import DeviceCompleteness, DeviceTable
+from analytics.indicators.completeness import DeviceCompleteness
 from analytics.indicators.measure import FleetCompleteness
 from analytics.indicators.registry_view import DeviceRef, RegistryView, SiteRef
 
@@ -85,30 +85,8 @@ def _row(level: Level, key: str, members: list[tuple[DeviceRef, DeviceCompletene
 
 def site_totals(view: RegistryView, fleet: FleetCompleteness) -> dict[str, list[int]]:
     """Per site with measured devices: [devices, active, expected, received, longest gap [s],
-    gap resolution [s]] (one pass over the fleet; on the arrays of a ``DeviceTable``)."""
-    devices = view.devices
-    if isinstance(fleet.devices, DeviceTable):
-        return _site_totals_of_table(view, fleet.devices)
-    totals: dict[str, list[int]] = {}
-    for device_id, c in fleet.devices.items():
-        site = devices[device_id].site_id
-        t = totals.get(site)
-        if t is None:
-            totals[site] = [1, int(c.active), c.expected, c.received, c.longest_gap_s,
-                            c.gap_resolution_s]
-            continue
-        t[0] += 1
-        t[1] += c.active
-        t[2] += c.expected
-        t[3] += c.received
-        if c.longest_gap_s > t[4]:
-            t[4] = c.longest_gap_s
-        if c.gap_resolution_s > t[5]:
-            t[5] = c.gap_resolution_s
-    return totals
-
-
-def _site_totals_of_table(view: RegistryView, table: DeviceTable) -> dict[str, list[int]]:
+    gap resolution [s]] (one pass over the arrays of the fleet's ``DeviceTable``)."""
+    table = fleet.devices
     codes: dict[str, int] = {}
     devices = view.devices
     site = np.fromiter((codes.setdefault(devices[d].site_id, len(codes)) for d in table.device_ids),
