@@ -1,1 +1,2 @@
-"""MQTT in, store out: decoding, validation, dedupe, batching, spool, dead letters, metrics."""
+"""MQTT in, a sink out: decoding, validation, dedupe, batching; the store sink (spool, dead
+letters) and the alert-engine sink; metrics."""

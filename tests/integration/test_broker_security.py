@@ -18,7 +18,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.broker.embedded import EmbeddedBroker
@@ -52,7 +52,7 @@ class Client:
     client_id: str
     username: str | None = None
     password: str | None = None
-    protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv311
+    protocol: MQTTProtocolVersion = mqtt.MQTTv311
     connack: ReasonCode | None = None
     received: list[tuple[str, bytes]] = field(default_factory=list)
     puback: dict[int, ReasonCode] = field(default_factory=dict)
@@ -91,6 +91,7 @@ class Client:
 
     def subscribe(self, topic: str) -> list[ReasonCode]:
         _, mid = self.client.subscribe(topic, qos=1)
+        assert mid is not None, "not connected"
         wait_for(lambda: mid in self.suback, 10, f"SUBACK for {topic}")
         return self.suback[mid]
 
@@ -114,10 +115,10 @@ class Fleet:
     tmp: Path
 
     def client(self, name: str, username: str | None = None, password: str | None = None,
-               protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv311) -> Client:
+               protocol: MQTTProtocolVersion = mqtt.MQTTv311) -> Client:
         return Client(self.port, f"{name}-{id(self)}", username, password, protocol)
 
-    def device(self, device_id: str, protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv311) -> Client:
+    def device(self, device_id: str, protocol: MQTTProtocolVersion = mqtt.MQTTv311) -> Client:
         return self.client(device_id, device_id, self.passwords[device_id], protocol)
 
     def ingest(self) -> Client:

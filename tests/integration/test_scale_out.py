@@ -19,7 +19,7 @@ from devices.contract import gateway_topic, record, telemetry_topic
 from devices.directory import DeviceDirectory
 from farmtel.runtime import build_ingest
 from ingest.worker import IngestWorker
-from storage.clock import now_ms
+from storage.clock import HOUR_MS, now_ms
 from storage.factory import open_store
 from storage.telemetry import RangeQuery, TelemetryStore
 from tests.helpers import publish_all, publisher, settings_for, small_registry, wait_for
@@ -83,7 +83,7 @@ def drop_session(port: int, client_id: str) -> None:
     """Clean start with session expiry 0: the broker forgets the worker's session."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=MQTTProtocolVersion.MQTTv5)
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0
     client.connect("127.0.0.1", port, clean_start=True, properties=props)
     client.loop_start()
@@ -117,7 +117,7 @@ def test_two_workers_on_a_shared_subscription_store_every_reading_once(
             worker.start()
         wait_for(lambda: all(w.connected for w in workers), 10, "both workers connected")
 
-        t0 = now_ms() - 3_600_000
+        t0 = now_ms() - HOUR_MS
         warm_up = 0  # until each worker has stored a message, both subscriptions are live
         while not all(w.metrics["messages_acked"] for w in workers):
             assert warm_up < 50, [w.metrics for w in workers]

@@ -103,7 +103,8 @@ def rejected(decoder, payload, topic=TOPIC):
          Reason.BAD_SCHEMA),
         (msg({"ts": format_ts(NOW_MS), "seq": 1, "readings": {}}), TOPIC, Reason.BAD_SCHEMA),
         (msg(record(NOW_MS, 1, {"body_temp_c": 38.5})), TOPIC, Reason.UNKNOWN_QUANTITY),
-        (msg(record(NOW_MS, 1, {"vwc_pct": "23"})), TOPIC, Reason.NON_NUMERIC),
+        (msg(record(NOW_MS, 1, {"vwc_pct": "23"})), TOPIC,  # type: ignore[dict-item]
+         Reason.NON_NUMERIC),
         (msg(record(NOW_MS, 1, {"vwc_pct": True})), TOPIC, Reason.NON_NUMERIC),
         (msg(record(NOW_MS, 1, {"vwc_pct": 123.0})), TOPIC, Reason.OUT_OF_RANGE),
         (msg(record(NOW_MS, 1, {"vwc_pct": {"value": 0.2, "unit": "furlongs"}})), TOPIC,
