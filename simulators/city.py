@@ -3,7 +3,8 @@
 * :mod:`simulators.city_fleet` lays out the fleet (mostly dairy collars behind barn gateways;
   soil probes behind field concentrators; greenhouse nodes behind park gateways; flow meters
   and village weather stations direct) and registers it in bulk;
-* :mod:`simulators.city_models` holds the vectorised models, one array per quantity;
+* :mod:`simulators.models` holds the device families (one array per quantity), the same the
+  demo fleet runs;
 * :class:`CitySimulator` (pure, no I/O) schedules reports and gateway flushes on a simulated
   clock and returns the MQTT messages due: each device reports every catalogue interval at a
   seeded phase [ms]; each gateway flushes the records its children produced since its last
@@ -43,20 +44,10 @@ from numpy.typing import NDArray
 from devices.catalogue import DEVICE_TYPES
 from devices.contract import gateway_topic, telemetry_topic
 from simulators.city_fleet import COUNTY_IDS, CityLayout, FamilyLayout
-from simulators.city_models import (
-    BarnClimate,
-    Collars,
-    CountyWeather,
-    Family,
-    FlowMeters,
-    Greenhouses,
-    IrrigationPlan,
-    SoilProbes,
-    WeatherStations,
-)
-from simulators.models import derive_seed
-from simulators.weather import SHUOZHOU_COUNTIES as LOCATIONS
-from simulators.weather import WeatherDriver
+from simulators.county_weather import CountyWeather
+from simulators.models import Family, IrrigationPlan, build_family
+from simulators.noise import derive_seed
+from simulators.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +123,7 @@ class _Family:
 
     layout: FamilyLayout
     model: Family
-    interval_ms: int
-    phase_sorted: I64
-    order: I64
+    schedule: Schedule
     seq: I64
     child_template: str
     direct_template: str
@@ -147,20 +136,6 @@ def _template(quantities: Sequence[str], device: bool) -> str:
     readings = ",".join(f'"{q}":%r' for q in quantities)
     head = '{"device_id":"%s","ts":"%s"' if device else '{"ts":"%s"'
     return head + ',"seq":%d,"readings":{' + readings + "}}"
-
-
-def _due(phase_sorted: I64, order: I64, interval_ms: int, a: int, b: int) -> tuple[I64, I64]:
-    """Members whose report times ``t ≡ phase (mod interval)`` fall in ``(a, b]``, with ``t``.
-
-    Needs ``b - a <= interval_ms``; a member is due at most once.
-    """
-    base_a, base_b = a - a % interval_ms, b - b % interval_ms
-    lo = int(np.searchsorted(phase_sorted, a - base_a, side="right"))
-    hi = int(np.searchsorted(phase_sorted, b - base_b, side="right"))
-    if base_a == base_b:
-        return order[lo:hi], base_a + phase_sorted[lo:hi]
-    return (np.concatenate((order[lo:], order[:hi])),
-            np.concatenate((base_a + phase_sorted[lo:], base_b + phase_sorted[:hi])))
 
 
 class CitySimulator:
@@ -184,9 +159,7 @@ class CitySimulator:
         self.counters = CityCounters()
         seed_ = self.seed
         # the demo fleet's per-county drivers (same seeds): one weather for both
-        drivers = [WeatherDriver(derive_seed(seed_, c), LOCATIONS[c.capitalize()])
-                   for c in COUNTY_IDS]
-        self.weather = CountyWeather(drivers)
+        self.weather = CountyWeather.for_counties(seed_, COUNTY_IDS)
 
         n_gw = len(layout.gateways)
         self.outage = outage
@@ -210,9 +183,8 @@ class CitySimulator:
         self._buffer_readings: list[list[int]] = [[] for _ in range(n_gw)]
         self._gw_topics = [gateway_topic(layout.farms[g.farm].id, g.id) for g in layout.gateways]
         gw_rng = np.random.default_rng(derive_seed(seed_, "city-phase", "gateway"))
-        gw_phase = gw_rng.integers(0, GATEWAY_INTERVAL_MS, n_gw)
-        self._gw_order = np.argsort(gw_phase, kind="stable").astype(np.int64)
-        self._gw_phase_sorted = gw_phase[self._gw_order].astype(np.int64)
+        self._gw_schedule = Schedule(gw_rng.integers(0, GATEWAY_INTERVAL_MS, n_gw),
+                                     GATEWAY_INTERVAL_MS)
 
         irrigation = None
         if len(layout.field_county):
@@ -226,42 +198,20 @@ class CitySimulator:
             interval = DEVICE_TYPES[name].report_interval_s * 1000
             phase = np.random.default_rng(derive_seed(seed_, "city-phase", name)).integers(
                 0, interval, len(fam)).astype(np.int64)
-            first = begin - begin % interval + phase
-            first = np.where(first <= begin, first + interval, first)
-            model = self._model(name, fam, first - interval, irrigation)
-            order = np.argsort(phase, kind="stable").astype(np.int64)
+            schedule = Schedule(phase, interval)
+            model = build_family(name, seed_, fam.county,
+                                 schedule.first_after(phase, begin) - interval, self.weather,
+                                 fam.extra, irrigation)
             quantities = DEVICE_TYPES[name].quantities
             farm_ids = [layout.farms[f].id for f in fam.farm.tolist()]
             topics = [telemetry_topic(farm_ids[i], did) if g < 0 else ""
                       for i, (did, g) in enumerate(zip(fam.ids, fam.gateway.tolist(),
                                                        strict=True))]
             self._families.append(_Family(
-                fam, model, interval, phase[order], order, np.zeros(len(fam), dtype=np.int64),
+                fam, model, schedule, np.zeros(len(fam), dtype=np.int64),
                 _template(quantities, True), _template(quantities, False), topics, route))
             self.counters.generated_by_type[name] = 0
             route += len(fam)
-
-    def _model(self, name: str, fam: FamilyLayout, prev_ms: I64,
-               irrigation: IrrigationPlan | None) -> Family:
-        args = (self.seed, fam.county, prev_ms, self.weather)
-        x = fam.extra
-        if name == "livestock_collar":
-            return Collars(*args, barn=x["barn"].astype(np.int64))
-        if name == "barn_climate":
-            return BarnClimate(*args)
-        if name == "greenhouse_climate":
-            return Greenhouses(*args)
-        if name == "soil_moisture":
-            return SoilProbes(*args, depth_cm=x["depth_cm"].astype(np.float64),
-                              field=x["field"].astype(np.int64), irrigation=irrigation)
-        if name == "flow_meter":
-            assert irrigation is not None
-            return FlowMeters(*args, fields=x["fields"], source=x["source"].astype(bool),
-                              irrigation=irrigation)
-        if name == "weather_station":
-            return WeatherStations(*args, elevation_offset_m=x["elevation_offset_m"].astype(
-                np.float64), wind_height_m=x["wind_height_m"].astype(np.float64))
-        raise KeyError(name)
 
     # ------------------------------------------------------------------ queries
 
@@ -306,7 +256,7 @@ class CitySimulator:
         msgs: list[CityMessage] = []
         fresh: dict[int, list[tuple[int, str, int]]] = {}
         for fam in self._families:
-            idx, ts = _due(fam.phase_sorted, fam.order, fam.interval_ms, a, b)
+            idx, ts = fam.schedule.due(a, b)
             if not len(idx):
                 continue
             values = fam.model.step(idx, ts)
@@ -347,7 +297,7 @@ class CitySimulator:
                     counters.bytes += len(payload)
         # gateway flushes in (a, b], in time order; records newer than a flush wait
         events: list[tuple[int, int, int]] = []  # (time, 0 backlog / 1 regular, gateway)
-        gw_idx, gw_ts = _due(self._gw_phase_sorted, self._gw_order, GATEWAY_INTERVAL_MS, a, b)
+        gw_idx, gw_ts = self._gw_schedule.due(a, b)
         outage = self.outage_gateways
         for g, f in zip(gw_idx.tolist(), gw_ts.tolist(), strict=True):
             if not (outage[g] and self.in_outage(f)):
@@ -418,7 +368,7 @@ class CitySimulator:
 
 
 class Publisher(Protocol):
-    """What :class:`CityRunner` needs of a publisher (:class:`~simulators.publisher.
+    """What :class:`CityRunner` needs of a publisher (:class:`~devices.mqtt_publisher.
     ReliablePublisher` fits): QoS 1 publish with flow control and ack counters."""
 
     @property

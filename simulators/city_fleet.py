@@ -33,6 +33,7 @@ collar 137), so a layout of another N reuses the same ids for the same places.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,14 +42,15 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from devices.catalogue import DEVICE_TYPES
 from devices.credentials import hash_password, new_secret
-from devices.registry import SHUOZHOU_COUNTIES, Device, Farm, Site, bump_version, seed_counties
-from simulators.models import derive_seed
-from simulators.weather import SHUOZHOU_COUNTIES as LOCATIONS
+from devices.provisioning import insert_registry_rows
+from devices.registry import SHUOZHOU_COUNTIES, Device, Farm, Site, seed_counties
+from simulators.noise import derive_seed
+from simulators.weather_driver import SHUOZHOU_COUNTIES as LOCATIONS
 
 I64 = NDArray[np.int64]
 
@@ -405,17 +407,6 @@ class Registration:
     seconds: float
 
 
-def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def register_city(engine: Engine, layout: CityLayout, *, chunk: int = 20_000) -> Registration:
     """Insert the layout's missing farms, sites and devices (SQLAlchemy Core, bulk).
 
@@ -460,25 +451,14 @@ def register_city(engine: Engine, layout: CityLayout, *, chunk: int = 20_000) ->
                 yield device_row(did, name, fam.site_ids[i],
                                  layout.gateways[g].id if g >= 0 else None, attrs, g < 0)
 
-    farms_added = sites_added = devices_added = 0
     with engine.begin() as conn:
         farm_rows = [{"id": f.id, "county_id": COUNTY_IDS[f.county],
                       "name": f"{f.id} {_KIND_NAMES[f.kind]}",
                       "township": f"{COUNTY_IDS[f.county]}-town-{f.number % 12 + 1:02d}"}
                      for f in layout.farms if f.id not in farms_have]
-        if farm_rows:
-            conn.execute(insert(Farm), farm_rows)
-        farms_added = len(farm_rows)
-        for batch in _chunks((s for s in layout.sites if s["id"] not in sites_have), chunk):
-            conn.execute(insert(Site), batch)
-            sites_added += len(batch)
-        for rows in (gateway_rows(), sensor_rows()):
-            for batch in _chunks(rows, chunk):
-                conn.execute(insert(Device), batch)
-                devices_added += len(batch)
-    if farms_added or sites_added or devices_added:
-        with Session(engine) as session, session.begin():
-            bump_version(session)
+        farms_added, sites_added, devices_added = insert_registry_rows(
+            conn, farms=farm_rows, sites=(s for s in layout.sites if s["id"] not in sites_have),
+            devices=itertools.chain(gateway_rows(), sensor_rows()), chunk=chunk)
     return Registration(farms_added, sites_added, devices_added, len(devices_have),
                         time.perf_counter() - started)
 

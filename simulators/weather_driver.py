@@ -1,4 +1,4 @@
-"""Outside weather for simulated devices, and the weather-station model.
+"""The weather driver: the outside weather that every device of a county feels.
 
 :class:`WeatherDriver` is the shared weather of one location (a county of Shuozhou by
 default): air temperature with a daily cycle (minimum near sunrise, maximum ~14:30 China
@@ -17,36 +17,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
 from types import MappingProxyType
 from typing import ClassVar
 
 import numpy as np
 
-from simulators.models import (
-    DAY_MS,
-    HOUR_MS,
-    RANGES,
-    DeviceModel,
-    clamp,
-    derive_seed,
-    saturation_vp_kpa,
-)
+from analytics.agronomy.humidity import saturation_vapour_pressure_kpa
+from simulators.noise import derive_seed
+from simulators.physics import RANGES
+from storage.clock import CST_OFFSET_MS, DAY_MS, HOUR_MS, cst_date
 
 _TWO_PI = 2.0 * math.pi
-_EPOCH = date(1970, 1, 1)
+_CST_H = CST_OFFSET_MS / HOUR_MS
 _M64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """Where the weather happens: latitude/longitude [°], elevation [m], UTC offset [h]."""
+    """Where the weather happens (in China Standard Time): latitude/longitude [°], elevation
+    [m]."""
 
     name: str
     lat_deg: float
     lon_deg: float
     elevation_m: float
-    utc_offset_h: float = 8.0
 
 
 #: Shuozhou city (Shuocheng district), Shanxi.
@@ -134,12 +128,13 @@ class WeatherState:
     @property
     def vapour_pressure_kpa(self) -> float:
         """Actual vapour pressure [kPa]."""
-        return saturation_vp_kpa(self.dewpoint_c)
+        return float(saturation_vapour_pressure_kpa(t_c=self.dewpoint_c))
 
     @property
     def vpd_kpa(self) -> float:
         """Vapour-pressure deficit [kPa]."""
-        return max(0.0, saturation_vp_kpa(self.air_temp_c) - self.vapour_pressure_kpa)
+        es = float(saturation_vapour_pressure_kpa(t_c=self.air_temp_c))
+        return max(0.0, es - self.vapour_pressure_kpa)
 
     @property
     def is_day(self) -> bool:
@@ -177,6 +172,11 @@ class _Day:
     wind_noise_h: tuple[float, ...]
     rain: RainEvent | None
     orbit: float  # extraterrestrial radiation factor
+
+
+def clamp(value: float, lo: float, hi: float) -> float:
+    """``value`` limited to ``[lo, hi]``."""
+    return lo if value < lo else hi if value > hi else value
 
 
 def _season(doy: float, centre: float, width: float) -> float:
@@ -288,9 +288,10 @@ class WeatherDriver:
 
     # ----------------------------------------------------------------- queries
 
-    def local_day(self, ts_ms: int) -> int:
-        """Local (UTC+offset) day number since 1970-01-01."""
-        return (ts_ms + int(self.location.utc_offset_h * HOUR_MS)) // DAY_MS
+    @staticmethod
+    def local_day(ts_ms: int) -> int:
+        """China Standard Time day number since 1970-01-01."""
+        return (ts_ms + CST_OFFSET_MS) // DAY_MS
 
     def is_dry(self, ts_ms: int) -> bool:
         """Whether ``ts_ms`` falls in a dry spell."""
@@ -361,8 +362,8 @@ class WeatherDriver:
         loc = self.location
         raw = self._raw(day)
         u, z = raw.u, raw.z
-        doy = (_EPOCH + timedelta(days=day)).timetuple().tm_yday
-        day_start = day * DAY_MS - int(loc.utc_offset_h * HOUR_MS)
+        day_start = day * DAY_MS - CST_OFFSET_MS
+        doy = cst_date(day_start).timetuple().tm_yday
         spell_heat = max(
             (
                 s.heat_c
@@ -377,7 +378,7 @@ class WeatherDriver:
         decl = math.radians(23.44) * math.sin(_TWO_PI * (284 + doy) / 365.0)
         b = _TWO_PI * (doy - 81) / 364.0
         eot_min = 9.87 * math.sin(2 * b) - 7.53 * math.cos(b) - 1.5 * math.sin(b)
-        noon = 12.0 - (loc.lon_deg - 15.0 * loc.utc_offset_h) / 15.0 - eot_min / 60.0
+        noon = 12.0 - (loc.lon_deg - 15.0 * _CST_H) / 15.0 - eot_min / 60.0
         cos_w0 = clamp(-self._tan_lat * math.tan(decl), -1.0, 1.0)
         half = math.degrees(math.acos(cos_w0)) / 15.0
         sunrise, sunset = noon - half, noon + half
@@ -484,8 +485,7 @@ class WeatherDriver:
         return event
 
     def _compute(self, ts_ms: int) -> WeatherState:
-        loc = self.location
-        local = ts_ms + int(loc.utc_offset_h * HOUR_MS)
+        local = ts_ms + CST_OFFSET_MS
         day = local // DAY_MS
         h = (local - day * DAY_MS) / HOUR_MS
         d = self._day(day)
@@ -522,8 +522,8 @@ class WeatherDriver:
             cloud = max(cloud, 0.9)
             dewpoint = max(dewpoint, temp - 1.0)
         dewpoint = min(dewpoint, temp)
-        es = saturation_vp_kpa(temp)
-        ea = saturation_vp_kpa(dewpoint)
+        es = float(saturation_vapour_pressure_kpa(t_c=temp))
+        ea = float(saturation_vapour_pressure_kpa(t_c=dewpoint))
         rh = clamp(100.0 * ea / es, 1.0, 100.0)
 
         wind = wind_mean * (1.0 + 0.25 * math.cos(_TWO_PI * (h - 14.5) / 24.0))
@@ -572,69 +572,3 @@ class WeatherDriver:
             sunrise_h=d.sunrise_h,
             sunset_h=d.sunset_h,
         )
-
-
-class WeatherStationModel(DeviceModel):
-    """Automatic weather station: the driver's weather seen by real sensors.
-
-    ``wind_height_m`` [m] is the anemometer height; ``elevation_m`` [m] (default: the
-    location's) shifts temperature (-6.5 °C/km) and pressure. Rain is a 0.2 mm tipping
-    bucket: the report carries whole tips since the previous report.
-    """
-
-    __slots__ = ("_bucket", "_dp", "_dt", "_rh_bias", "_t_bias", "elevation_m", "wind_height_m")
-
-    device_type: ClassVar[str] = "weather_station"
-    TIP_MM: ClassVar[float] = 0.2
-
-    def __init__(
-        self,
-        seed: int,
-        driver: WeatherDriver,
-        *,
-        wind_height_m: float = 10.0,
-        elevation_m: float | None = None,
-    ) -> None:
-        super().__init__(seed, driver)
-        if wind_height_m <= 0:
-            raise ValueError("wind_height_m must be positive")
-        self.wind_height_m = wind_height_m
-        self.elevation_m = driver.location.elevation_m if elevation_m is None else elevation_m
-        dz = self.elevation_m - driver.location.elevation_m
-        self._dt = -0.0065 * dz
-        self._dp = math.exp(-dz / 8400.0)
-        rng = self._rng
-        self._t_bias = rng.normal(0.0, 0.15)
-        self._rh_bias = rng.normal(0.0, 1.5)
-        self._bucket = 0.0
-
-    def next_readings(self, ts_ms: int) -> dict[str, float]:
-        """Air temperature [°C], RH [%], wind [m/s], radiation [W/m²], rain [mm], pressure [kPa]."""
-        last = self._last_ms
-        self._advance(ts_ms)
-        w = self.driver.at(ts_ms)
-        rng = self._rng
-        if last is not None:
-            self._bucket += self.driver.rain_between(last, ts_ms)
-        tips = int(self._bucket / self.TIP_MM + 1e-9)
-        self._bucket -= tips * self.TIP_MM
-        wind = wind_at_height(w.wind_speed_m_s, self.wind_height_m) * math.exp(
-            rng.normal(0.0, 0.12)
-        )
-        solar = w.solar_rad_w_m2 * (1.0 + rng.normal(0.0, 0.02)) if w.solar_rad_w_m2 > 0 else 0.0
-        return {
-            "air_temp_c": round(
-                clamp(
-                    w.air_temp_c + self._dt + self._t_bias + rng.normal(0.0, 0.1),
-                    *RANGES["air_temp_c"],
-                ),
-                2,
-            ),
-            "rh_pct": round(clamp(w.rh_pct + self._rh_bias + rng.normal(0.0, 0.8), 2.0, 100.0), 1),
-            "wind_speed_m_s": round(clamp(wind, *RANGES["wind_speed_m_s"]), 2),
-            "solar_rad_w_m2": round(clamp(solar, *RANGES["solar_rad_w_m2"]), 1),
-            "rain_mm": round(clamp(tips * self.TIP_MM, *RANGES["rain_mm"]), 1),
-            "pressure_kpa": round(
-                clamp(w.pressure_kpa * self._dp + rng.normal(0.0, 0.01), *RANGES["pressure_kpa"]), 2
-            ),
-        }

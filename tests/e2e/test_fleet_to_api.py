@@ -14,15 +14,16 @@ from fastapi.testclient import TestClient
 
 from devices.contract import telemetry_topic
 from devices.directory import DeviceDirectory
+from devices.mqtt_publisher import ReliablePublisher
 from farmtel.runtime import build_api, build_ingest, open_metadata
-from simulators.fleet import FleetRunner, ensure_fleet, load_fleet
-from simulators.publisher import ReliablePublisher
+from simulators.fleet import ensure_fleet, load_fleet
+from simulators.runner import FleetRunner
+from storage.clock import HOUR_MS
 from storage.factory import open_store
 from tests.helpers import ADMIN_TOKEN, settings_for, wait_for
 
 pytestmark = pytest.mark.e2e
 
-HOUR_MS = 3_600_000
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 

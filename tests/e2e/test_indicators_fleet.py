@@ -23,14 +23,15 @@ from devices.contract import parse_ts_ms
 from devices.directory import load_devices
 from devices.registry import Device, Farm, Site
 from farmtel.runtime import build_api, open_metadata
-from simulators.fleet import FleetRunner, ensure_fleet, load_fleet
+from simulators.fleet import ensure_fleet, load_fleet
+from simulators.runner import FleetRunner
 from simulators.sink import StoreSink
+from storage.clock import DAY_MS as DAY
 from storage.factory import open_store
 from tests.helpers import ADMIN_TOKEN, settings_for
 
 pytestmark = pytest.mark.e2e
 
-DAY = 86_400_000
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SILENT_FIELD = "demo-shuocheng-01-f1"
 SILENT_FARM = "demo-youyu-02"

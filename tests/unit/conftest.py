@@ -12,7 +12,8 @@ from sqlalchemy import update
 from devices.directory import load_devices
 from devices.registry import Site
 from farmtel.runtime import Metadata, open_metadata
-from simulators.fleet import FleetRunner, ensure_fleet, load_fleet
+from simulators.fleet import ensure_fleet, load_fleet
+from simulators.runner import FleetRunner
 from simulators.sink import StoreSink
 from storage.clock import DAY_MS, cst_date, cst_midnight_ms
 from storage.sqlite import SqliteTelemetryStore

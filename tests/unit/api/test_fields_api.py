@@ -59,8 +59,8 @@ def test_harvest_and_water_productivity(client, farm):
 
 
 def test_station_et0_and_irrigation_coefficient(client, farm):
-    station = next(d.dev.device_id for d in farm.runner._sims.values()
-                   if d.dev.device_type == "weather_station")
+    station = next(d.device_id for d in farm.runner.devices
+                   if d.device_type == "weather_station")
     et0 = client.get(f"/api/v1/stations/{station}/et0", headers=ADMIN,
                      params={"start": farm.start.isoformat()}).json()
     assert len(et0) == 9 and all(d["method"] == "penman_monteith" for d in et0)

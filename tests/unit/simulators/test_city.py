@@ -50,6 +50,13 @@ def _run(sim: CitySimulator, until_ms: int, step_ms: int) -> list[CityMessage]:
     return msgs
 
 
+def _ts(rec: dict[str, Any]) -> int:
+    """A record's time [UTC ms]."""
+    ts = parse_ts_ms(rec["ts"])
+    assert ts is not None
+    return ts
+
+
 def _records(msgs: list[CityMessage]) -> list[tuple[CityMessage, dict[str, Any]]]:
     """(message, record) with ``device_id`` filled in for direct records."""
     out = []
@@ -221,9 +228,9 @@ def test_gateways_cut_off_flush_their_whole_backlog_when_they_come_back() -> Non
     # the backlog holds every record of the cut-off children from their last flush before
     # the outage to its end, with the devices' own timestamps and sequence numbers
     recs = _records(backlog)
-    stamps = [parse_ts_ms(r["ts"]) for _, r in recs]
-    assert min(stamps) <= o0 and max(stamps) <= o1  # type: ignore[type-var]
-    assert min(stamps) > o0 - GATEWAY_INTERVAL_MS  # type: ignore[operator]
+    stamps = [_ts(r) for _, r in recs]
+    assert min(stamps) <= o0 and max(stamps) <= o1
+    assert min(stamps) > o0 - GATEWAY_INTERVAL_MS
     children = [d for d, g in GATEWAY_OF.items() if g in down]
     expected = sum(len(range(0, 75 * MIN, INTERVAL[FAMILY_OF[d]])) for d in children)
     assert len(recs) == pytest.approx(expected, rel=0.08)
@@ -248,10 +255,10 @@ def test_an_outage_already_under_way_is_warmed_up_and_its_backlog_is_late() -> N
     assert sim.counters.warmup_records_dropped > 0
     assert all(m.ts_ms > START for m in msgs)  # nothing from the warm-up is handed out
     backlog = _records([m for m in msgs if m.backlog])
-    stamps = [parse_ts_ms(r["ts"]) for _, r in backlog]
-    assert min(stamps) < START - 90 * MIN + 1  # type: ignore[operator]
+    stamps = [_ts(r) for _, r in backlog]
+    assert min(stamps) < START - 90 * MIN + 1
     # records older than 1 h at the flush: ingest stores them with the LATE flag
-    late = [t for t in stamps if t < sim.outage_end_ms - HOUR]  # type: ignore[operator]
+    late = [t for t in stamps if t < sim.outage_end_ms - HOUR]
     assert len(late) / len(stamps) > 0.3
 
 

@@ -11,15 +11,8 @@ import pytest
 from devices.catalogue import DEVICE_TYPES, QUANTITIES
 from simulators.city import CitySimulator
 from simulators.city_fleet import city_layout
-from simulators.city_models import (
-    Collars,
-    Family,
-    FlowMeters,
-    SoilProbes,
-    normals,
-    record_keys,
-    uniforms,
-)
+from simulators.models import Collars, Family, FlowMeters, SoilProbes
+from simulators.noise import normals, record_keys, uniforms
 from tests.unit.simulators._common import DAY, cst_ms, local_hour
 
 SEASONS = {"winter": cst_ms(2025, 1, 10), "summer": cst_ms(2025, 7, 10)}
@@ -123,8 +116,7 @@ def _step_all(family: Family, t0: int, t1: int) -> list[np.ndarray]:
 def test_summer_soil_dries_and_irrigated_fields_get_their_metered_water() -> None:
     start = cst_ms(2025, 7, 1)
     sim = CitySimulator(LAYOUT, start_ms=start, seed=7)
-    for driver in sim.weather.drivers:
-        driver.add_dry_spell(start - DAY, start + 12 * DAY)
+    sim.weather.add_dry_spell(start - DAY, start + 12 * DAY)
     soil = sim.family("soil_moisture")
     meters = sim.family("flow_meter")
     assert isinstance(soil, SoilProbes) and isinstance(meters, FlowMeters)
@@ -166,10 +158,7 @@ def test_a_fever_raises_temperature_and_depresses_rumination() -> None:
     _step_all(collars, start, start + DAY)
     sick = np.arange(10)
     rum_before = collars.rum24[sick].copy()
-    collars.fever_start_ms[sick] = start + DAY
-    collars.fever_peak_c[sick] = 40.5
-    collars.fever_onset_h[sick] = 6.0
-    collars.fever_duration_h[sick] = 72.0
+    collars.start_fever(sick, start + DAY, peak_c=40.5, onset_h=6.0, duration_h=72.0)
     values = np.array(_step_all(collars, start + DAY, start + 2 * DAY))
     assert (values[:, sick, 0].max(axis=0) > 40.0).all()  # body temperature [°C]
     assert (values[:, 10:, 0].max(axis=0) < 39.6).mean() > 0.95  # the others stay healthy

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from analytics.alerts.store import AlertRepository
-from farmtel.alerting import build_alert_service
-from farmtel.runtime import open_metadata
-from farmtel.scenario import run_summer_drought
+from farmtel.runtime import build_alert_service, open_metadata
 from simulators.fleet import ensure_fleet
+from simulators.scenario import run_summer_drought
 from storage.sqlite import SqliteTelemetryStore
 from tests.helpers import settings_for
 

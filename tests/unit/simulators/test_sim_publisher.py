@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from simulators.publisher import (
+from devices.mqtt_publisher import (
     PublishError,
     ReliablePublisher,
     encode_gateway_batch,
@@ -53,8 +53,8 @@ def test_import_creates_no_threads() -> None:
     root = Path(__file__).resolve().parents[3]
     code = (
         f"import sys; sys.path.insert(0, {str(root)!r})\n"
-        "import threading, simulators, simulators.publisher\n"
-        "assert simulators.__file__ and simulators.MODEL_CLASSES\n"
+        "import threading, simulators.models, simulators.runner, devices.mqtt_publisher\n"
+        "assert simulators.models.FAMILY_CLASSES\n"
         "assert threading.active_count() == 1, threading.enumerate()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

@@ -1,14 +1,16 @@
-"""WeatherDriver: determinism, daily cycle, seasons, rain, dry spells, pressure."""
+"""WeatherDriver: determinism, daily cycle, seasons, rain, dry spells, pressure; the
+weather-station family that reports it."""
 
 from __future__ import annotations
 
 import statistics
 
+import numpy as np
 import pytest
 
-from simulators import SHUOZHOU_COUNTIES, WeatherDriver, WeatherStationModel, wind_at_height
-from simulators.models import DeviceRng, derive_seed
-from tests.unit.simulators._common import DAY, HOUR, cst_ms, local_hour
+from simulators.noise import derive_seed
+from simulators.weather_driver import SHUOZHOU_COUNTIES, WeatherDriver, wind_at_height
+from tests.unit.simulators._common import DAY, HOUR, column, cst_ms, family, local_hour, run
 
 JULY = cst_ms(2025, 7, 1)
 JAN = cst_ms(2025, 1, 10)
@@ -119,31 +121,28 @@ def test_counties_differ_by_elevation() -> None:
 def test_weather_station_rain_and_wind_height() -> None:
     driver = WeatherDriver(9)
     driver.add_rain(JULY + 3 * HOUR, JULY + 5 * HOUR, 13.3)
-    low = WeatherStationModel(1, driver, wind_height_m=2.0)
-    high = WeatherStationModel(1, driver, wind_height_m=10.0)
-    rain = 0.0
-    wind_low, wind_high = [], []
-    for k in range(0, 6 * 24):
-        t = JULY + k * 600_000
-        r_low, r_high = low.next_readings(t), high.next_readings(t)
-        rain += r_low["rain_mm"]
-        wind_low.append(r_low["wind_speed_m_s"])
-        wind_high.append(r_high["wind_speed_m_s"])
+    stations = family("weather_station", 2, start_ms=JULY + 600_000, weather=driver,
+                      wind_height_m=[2.0, 10.0])
+    values = run(stations, JULY + 600_000, 1)[:-1]  # the reports of one day
+    rain = column(stations, values, "rain_mm").sum(axis=0)
     natural = driver.rain_between(JULY, JULY + 24 * HOUR) - 13.3
-    assert rain == pytest.approx(13.3 + natural, abs=0.2 + 1e-9)
-    assert statistics.mean(wind_low) < statistics.mean(wind_high)
+    np.testing.assert_allclose(rain, 13.3 + natural, atol=0.2 + 1e-9)
+    wind = column(stations, values, "wind_speed_m_s")
+    assert wind[:, 0].mean() < wind[:, 1].mean()
     assert wind_at_height(5.0, 10.0) == pytest.approx(5.0)
 
 
-def test_device_rng_and_seed_derivation() -> None:
-    a, b = DeviceRng(42), DeviceRng(42)
-    assert [a.random() for _ in range(10)] == [b.random() for _ in range(10)]
-    rng = DeviceRng(1)
-    us = [rng.random() for _ in range(20_000)]
-    assert min(us) >= 0.0 and max(us) < 1.0
-    assert statistics.mean(us) == pytest.approx(0.5, abs=0.01)
-    zs = [rng.normal() for _ in range(20_000)]
-    assert statistics.mean(zs) == pytest.approx(0.0, abs=0.03)
-    assert statistics.stdev(zs) == pytest.approx(1.0, abs=0.03)
+def test_weather_station_follows_the_drivers_daily_cycle() -> None:
+    driver = WeatherDriver(3)
+    stations = family("weather_station", 1, start_ms=JULY, weather=driver)
+    values = run(stations, JULY, 3)
+    air = column(stations, values, "air_temp_c")[:, 0]
+    truth = np.array([driver.at(JULY + k * 600_000).air_temp_c for k in range(len(values))])
+    assert np.abs(air - truth).max() < 1.5
+    assert np.corrcoef(air, truth)[0, 1] > 0.98
+
+
+def test_seed_derivation() -> None:
     assert derive_seed("city", "sm-1") == derive_seed("city", "sm-1")
     assert derive_seed("city", "sm-1") != derive_seed("city", "sm-2")
+    assert 0 <= derive_seed(42, "shuocheng") < 2**63

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from analytics.alerts.service import AlertService
 from analytics.water.job import field_water_job
 from devices.directory import DeviceDirectory
 from farmtel.runtime import Metadata
-from simulators.fleet import COUNTY_IDS, FleetRunner, load_fleet
+from simulators.fleet import load_fleet
+from simulators.runner import FleetRunner
 from simulators.sink import StoreSink
-from simulators.water import FlowMeterModel
-from storage.clock import cst_midnight_ms
+from storage.clock import DAY_MS, HOUR_MS, MINUTE_MS, cst_date, cst_midnight_ms
 from storage.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
-STEP_MS = 600_000
+STEP_MS = 10 * MINUTE_MS
 FARMER_START_H = 6  # the farmer opens the valve at 06:00 local time
 FARMER_HOURS = 6.0  # and delivers the advised volume over six hours
 
@@ -41,10 +40,6 @@ class ScenarioReport:
     irrigations: list[tuple[date, str, float]] = field(default_factory=list)
 
 
-def _today_of(ts_ms: int) -> date:
-    return (datetime.fromtimestamp(ts_ms / 1000, tz=UTC) + timedelta(hours=8)).date()
-
-
 def run_summer_drought(meta: Metadata, store: TelemetryStore, alerts: AlertService, *,
                        devices: int, seed: int = 42, days: int = 14,
                        start: date | None = None, heat_c: float = 6.0) -> ScenarioReport:
@@ -56,8 +51,7 @@ def run_summer_drought(meta: Metadata, store: TelemetryStore, alerts: AlertServi
     fleet = load_fleet(meta.sessions, devices)
     t0 = cst_midnight_ms(start)
     runner = FleetRunner(fleet, sink, seed=seed, start_ms=t0, first_report_within_s=0.001)
-    for county in COUNTY_IDS:
-        runner.drivers[county].add_dry_spell(t0, t0 + days * DAY_MS, heat_c=heat_c)
+    runner.add_dry_spell(t0, t0 + days * DAY_MS, heat_c=heat_c)
     meters = {d.site_id: d.device_id for d in fleet
               if d.device_type == "flow_meter" and d.attributes.get("role") == "field"}
     report = ScenarioReport(days=days)
@@ -69,18 +63,15 @@ def run_summer_drought(meta: Metadata, store: TelemetryStore, alerts: AlertServi
             report.records += runner.step(now)
         sink.flush()
         alerts.wait_idle(60)
-        today = _today_of(end)
+        today = cst_date(end)
         advice = _advise(meta, store, alerts, today)
         report.advice_days += 1
         for site_id, volume in advice:
             meter = meters.get(site_id)
             if meter is None:
                 continue
-            model = runner.model(meter)
-            assert isinstance(model, FlowMeterModel)
-            at = end + FARMER_START_H * 3_600_000
-            model.start_irrigation(FARMER_HOURS * 3600, rate_m3_h=volume / FARMER_HOURS,
-                                   start_ms=at)
+            runner.start_irrigation(meter, FARMER_HOURS * 3600, rate_m3_h=volume / FARMER_HOURS,
+                                    start_ms=end + FARMER_START_H * HOUR_MS)
             report.irrigations.append((today, site_id, volume))
     alerts.wait_idle(60)
     log.info("scenario summer-drought: %d days, %d records, %d irrigations", days,
