@@ -75,7 +75,7 @@ class IngestPipeline(Generic[Token]):
         return len(self._tokens)
 
     def submit(self, topic: str, payload: bytes, token: Token) -> None:
-        """Decode one message into the pending batch; its token is released by ``flush``."""
+        """Decode one message into the pending batch; its token waits for a sink to take it."""
         received = self._clock_ms()
         decoded = self._decoder.decode(topic, payload, received)
         m = self.metrics
@@ -124,8 +124,6 @@ class IngestPipeline(Generic[Token]):
         if batch is None:
             return []
         if sink.write(batch):
-            if batch.started is not None:
-                self.metrics.observe_batch_latency((self._monotonic() - batch.started) * 1000)
             return batch.tokens
         self._readings = batch.readings + self._readings
         self._tokens = batch.tokens + self._tokens
