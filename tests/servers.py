@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -233,14 +233,14 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def _command(self) -> list[str]:
         return [self.executable, "-config", str(self.config_path)]
 
-    def query(self, text: str, database: str | None = None) -> dict[str, object]:
+    def query(self, text: str, database: str | None = None) -> dict[str, Any]:
         """Run InfluxQL (POST /query, epoch ms) and return the decoded JSON answer."""
         data = {"q": text, "epoch": "ms"}
         if database is not None:
             data["db"] = database
         response = httpx.post(self.url + "/query", data=data, timeout=10.0)
         response.raise_for_status()
-        answer: dict[str, object] = response.json()
+        answer: dict[str, Any] = response.json()
         return answer
 
     def drop_database(self, name: str) -> None:

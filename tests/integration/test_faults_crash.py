@@ -45,12 +45,12 @@ class IngestProcess:
         self.starts += 1
         log_path = self.tmp_path / f"ingest-{self.starts}.log"
         with log_path.open("wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", "ingest"],
-                                         env=self.env, cwd=self.tmp_path, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for(lambda: b"MQTT connected" in log_path.read_bytes() or self.proc.poll() is not None,
+            self.proc = proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", "ingest"],
+                                                env=self.env, cwd=self.tmp_path, stdout=log,
+                                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: b"MQTT connected" in log_path.read_bytes() or proc.poll() is not None,
                  30, "ingest process connected")
-        assert self.proc.poll() is None, log_path.read_text()
+        assert proc.poll() is None, log_path.read_text()
 
     def kill9(self) -> None:
         assert self.proc is not None

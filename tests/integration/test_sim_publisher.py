@@ -48,7 +48,7 @@ class _Subscriber:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.payloads.append(msg.payload)
+            self.payloads.append(bytes(msg.payload))
 
     def wait_for(self, n: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

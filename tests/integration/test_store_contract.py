@@ -581,7 +581,7 @@ def test_influx_merges_a_device_message_into_one_point(
             [reading("sm-1", q, 1.0, T0, seq=3) for q in ("vwc_pct", "soil_temp_c", "ec_ds_m")]
         )
         answer = influx_server.query('SELECT * FROM "telemetry"', influx_database)
-        (series,) = answer["results"][0]["series"]  # type: ignore[index]
+        (series,) = answer["results"][0]["series"]
         assert len(series["values"]) == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -92,7 +93,7 @@ def test_farm_and_site_refusals_are_typed(session: Session) -> None:
     ({"device_id": "soil-1", "device_type": "soil_moisture", "site_id": "field-1"},
      DeviceExists, Conflict),
 ])
-def test_provisioning_refusals_are_typed(session: Session, kwargs: dict[str, str],
+def test_provisioning_refusals_are_typed(session: Session, kwargs: dict[str, Any],
                                          error: type[Exception], kind: type[Exception]) -> None:
     _farm_and_site(session)
     provision_device(session, device_id="soil-1", device_type="soil_moisture", site_id="field-1")

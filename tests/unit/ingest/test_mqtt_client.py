@@ -93,7 +93,12 @@ def test_ack_many_sends_the_pubacks_in_one_write(wired, monkeypatch) -> None:
     client, broker, _ = wired
     writes: list[bytes] = []
     send = client._sock_send
-    monkeypatch.setattr(client, "_sock_send", lambda buf: (writes.append(bytes(buf)), send(buf))[1])
+
+    def spy(buf):
+        writes.append(bytes(buf))
+        return send(buf)
+
+    monkeypatch.setattr(client, "_sock_send", spy)
     assert client.ack_many([1, 2, 65535]) == 3
     assert client.ack_many([]) == 0
     client.loop_write()  # without a network thread paho has written already; a no-op then

@@ -118,4 +118,4 @@ def test_vectorised_shapes_and_scalars():
 
 def test_keyword_only():
     with pytest.raises(TypeError):
-        saturation_vapour_pressure_kpa(20.0)  # type: ignore[misc]
+        saturation_vapour_pressure_kpa(20.0)  # type: ignore[call-arg]

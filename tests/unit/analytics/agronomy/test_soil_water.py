@@ -60,7 +60,7 @@ def test_single_step_eq_85_88():
     dr, dp = root_zone_depletion_mm(
         dr_prev_mm=20.0, precip_mm=50.0, runoff_mm=10.0, etc_mm=4.0, taw_mm=TAW
     )
-    assert (dr, dp) == (pytest.approx(0.0), pytest.approx(16.0))
+    assert (dr, dp) == pytest.approx((0.0, 16.0))
     # Capillary rise reduces depletion: 10 − 2 + 3 = 11 mm.
     step = root_zone_depletion_mm(
         dr_prev_mm=10.0, precip_mm=0.0, capillary_rise_mm=2.0, etc_mm=3.0, taw_mm=TAW

@@ -19,8 +19,8 @@ from analytics.indicators.targets import packaged_target_set, parse_target_set
 from storage.clock import HOUR_MS as H
 
 
-def ms(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
+def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp() * 1000)
 
 
 def test_cst_month_boundaries():

@@ -1,6 +1,7 @@
 """Root-zone balance (hand-worked), probe nudging, flow-counter differencing, store path."""
 
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from tests.unit.analytics.water._support import at, write_series
 
 # Loess silt loam θFC 0.28, θWP 0.12, constant Zr = 0.5 m, p = 0.5:
 # TAW = 1000 · (0.28 − 0.12) · 0.5 = 80 mm (FAO-56 Eq. 82); RAW = 0.5 · 80 = 40 mm (Eq. 83).
-SOIL = {"theta_fc": 0.28, "theta_wp": 0.12, "p": 0.5}
+SOIL: dict[str, Any] = {"theta_fc": 0.28, "theta_wp": 0.12, "p": 0.5}
 
 
 def test_hand_worked_five_days():
@@ -93,7 +94,7 @@ def test_probe_correction_inside_the_balance():
     # Dr,0 10; ET0 5, Kc 1 each day; probe θ 0.20 on day 1 only (Dr,obs 40 mm).
     # k = 1:   day 1 model 15 -> 40; day 2: 40 + 5 = 45 (Ks 1? 40 ≤ RAW 40 -> 1).
     # k = 0.5: day 1 model 15 -> 15 + 0.5·(40 − 15) = 27.5; day 2: 32.5.
-    common = {"et0_mm": [5.0, 5.0], "kc": 1.0, "rain_mm": 0.0, "irrigation_mm": 0.0,
+    common: dict[str, Any] = {"et0_mm": [5.0, 5.0], "kc": 1.0, "rain_mm": 0.0, "irrigation_mm": 0.0,
               "zr_m": 0.5, "initial_depletion_mm": 10.0,
               "observed_theta": [0.20, np.nan], **SOIL}
     replace = root_zone_balance(gain=1.0, **common)

@@ -104,6 +104,7 @@ def test_daily_aggregation_of_ten_minute_station_data(store):
                             wind_2m_m_s=U2, solar_rad_mj_m2_day=21.6, lat_deg=39.33,
                             elevation_m=1100.0, day_of_year=DOY)
     assert w.et0_mm == pytest.approx(float(expected), rel=1e-12)
+    assert w.et0_mm is not None
     assert 4.0 < w.et0_mm < 7.0  # plausible June ET0 on the Shanxi plateau
 
 
