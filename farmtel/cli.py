@@ -152,9 +152,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
                 meta.sessions, _as_simulator(settings), count=args.simulate, seed=args.seed,
                 speed=args.speed))
         app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts)
+        stack.callback(log.info, "farmtel up: shutting down")
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)
         _serve_api(app, settings)
-        log.info("farmtel up: shutting down")
 
 
 def _log_ingest_totals(metrics: dict[str, Any]) -> None:
