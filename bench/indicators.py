@@ -26,7 +26,7 @@ Setup, per backend, in a temporary directory (the metadata DB is SQLite, as by d
   high-standard fields, ~2 % installed and ~0.5 % revoked during the month;
 * **not** a month of raw readings (200,000 devices x a month is ~1.8 billion readings: days to
   write here). The hourly-count cache that the scheduled refresh
-  (``analytics.indicators.hourly.refresh_hourly_counts``) maintains is filled directly, for
+  (``analytics.indicators.hourly.refresh.refresh_hourly_counts``) maintains is filled directly, for
   2026-09-28 .. 2026-11-01 and the first hour of 2026-11-02, from a seeded behaviour per
   device (~88 % healthy, ~6 % flaky, ~3 % dying mid-month, ~3 % silent) and consistent flow
   meter counters (irrigation every 4th day, η 0.5-0.65 per water source);
@@ -67,7 +67,7 @@ import numpy as np
 from sqlalchemy import delete, insert
 
 from analytics.indicators.config import IndicatorConfig
-from analytics.indicators.hourly import (
+from analytics.indicators.hourly.parts import (
     COUNTER_FIELDS,
     DECREASES,
     FIRST_TS,
@@ -75,12 +75,11 @@ from analytics.indicators.hourly import (
     LAST_TS,
     LAST_V,
     STEPS,
-    HourlyCountDay,
-    counted_quantities,
     list_key,
-    refresh_hourly_counts,
 )
-from analytics.indicators.hourly import N as N_READINGS
+from analytics.indicators.hourly.parts import N as N_READINGS
+from analytics.indicators.hourly.refresh import refresh_hourly_counts
+from analytics.indicators.hourly.table import HourlyCountDay, counted_quantities
 from analytics.indicators.measure import measure_hourly, measure_per_site
 from analytics.indicators.periods import Period, parse_month, range_period
 from analytics.indicators.registry_view import load_registry_view

@@ -11,7 +11,7 @@ from typing import Final
 
 from analytics.alerts.service import SiteRuleOverride
 from analytics.alerts.store import Alert, AlertEvent
-from analytics.indicators.hourly import HourlyCountDay
+from analytics.indicators.hourly.table import HourlyCountDay
 from analytics.indicators.snapshots import IndicatorSnapshot, SnapshotEvidence, SnapshotValue
 from analytics.indicators.targets import PlanTarget, TargetSet
 from analytics.scheduling.runs import JobRun

@@ -24,18 +24,16 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from analytics.indicators.hourly import (
+from analytics.indicators.hourly.counter_days import CounterDays, cached_counter_days, fill_counter_days
+from analytics.indicators.hourly.parts import (
     DECREASES,
     FIRST_TS,
     FIRST_V,
     LAST_TS,
     LAST_V,
     STEPS,
-    CounterDays,
     FloatArray,
     N,
-    cached_counter_days,
-    fill_counter_days,
 )
 from analytics.water import FlowMeterSpec, MeterTotal, meter_totals
 from storage.clock import DAY_MS, HOUR_MS, cst_midnight_ms

@@ -6,7 +6,7 @@
   month, and a scheduler that was down on day 1 catches up when it comes back. The cache is
   brought up to date first, so the month is counted from it.
 * Hourly counts: every ``HOURLY_COUNTS_INTERVAL_S`` (and soon after start),
-  :func:`~analytics.indicators.hourly.refresh_hourly_counts` adds the hours that ended to the
+  :func:`~analytics.indicators.hourly.refresh.refresh_hourly_counts` adds the hours that ended to the
   cache the bureau page reads (:mod:`analytics.indicators.hourly`).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 
 from analytics.indicators.config import IndicatorConfig
-from analytics.indicators.hourly import RefreshReport, refresh_hourly_counts
+from analytics.indicators.hourly.refresh import RefreshReport, refresh_hourly_counts
 from analytics.indicators.snapshots import take_monthly_snapshot
 from storage.clock import now_ms
 from storage.telemetry import TelemetryStore

@@ -54,7 +54,8 @@ from analytics.indicators.completeness import (
     window_grid,
 )
 from analytics.indicators.config import IndicatorConfig
-from analytics.indicators.hourly import SATURATED, hourly_counts
+from analytics.indicators.hourly.counts import hourly_counts
+from analytics.indicators.hourly.parts import SATURATED
 from analytics.indicators.periods import Period
 from analytics.indicators.registry_view import DeviceRef, RegistryView
 from devices.catalogue import DEVICE_TYPES

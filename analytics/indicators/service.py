@@ -14,7 +14,7 @@ from analytics.indicators.compute import IndicatorValue, indicator_values, not_c
 from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.counters import CachedMeterTotals
 from analytics.indicators.coverage import SectorFigures, sector_figures
-from analytics.indicators.hourly import cache_frontier
+from analytics.indicators.hourly.table import cache_frontier
 from analytics.indicators.measure import FleetCompleteness, measure_completeness
 from analytics.indicators.periods import Period
 from analytics.indicators.reference import (

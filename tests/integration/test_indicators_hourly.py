@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from analytics.indicators import definitions as d
 from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.counters import CachedMeterTotals
-from analytics.indicators.hourly import refresh_hourly_counts
+from analytics.indicators.hourly.refresh import refresh_hourly_counts
 from analytics.indicators.measure import measure_hourly, measure_per_site
 from analytics.indicators.periods import range_period
 from analytics.indicators.registry_view import load_registry_view

@@ -15,13 +15,9 @@ from analytics.indicators import definitions as d
 from analytics.indicators.completeness import DeviceTable
 from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.counters import CachedMeterTotals
-from analytics.indicators.hourly import (
-    HourlyCountDay,
-    cached_days,
-    counted_quantities,
-    hourly_counts,
-    refresh_hourly_counts,
-)
+from analytics.indicators.hourly.counts import hourly_counts
+from analytics.indicators.hourly.refresh import refresh_hourly_counts
+from analytics.indicators.hourly.table import HourlyCountDay, cached_days, counted_quantities
 from analytics.indicators.jobs import HOURLY_COUNTS_JOB_ID, hourly_counts_job, register_hourly_counts_job
 from analytics.indicators.measure import EXCLUDED_GATEWAY, EXCLUDED_REVOKED, measure_hourly, measure_per_site
 from analytics.indicators.periods import range_period

@@ -19,7 +19,7 @@ from analytics.indicators.completeness import (
     window_grid,
 )
 from analytics.indicators.counters import window_volumes
-from analytics.indicators.hourly import (
+from analytics.indicators.hourly.parts import (
     COUNTER_FIELDS,
     DECREASES,
     FIRST_TS,
@@ -34,7 +34,7 @@ from analytics.indicators.hourly import (
     part_from_counts,
     part_from_raw,
 )
-from analytics.indicators.hourly import N as N_READINGS
+from analytics.indicators.hourly.parts import N as N_READINGS
 from analytics.water import daily_counter_volume_m3
 from storage.clock import DAY_MS as DAY
 from storage.clock import HOUR_MS as H
