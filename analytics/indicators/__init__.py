@@ -3,9 +3,10 @@
 Modules, one job each:
 
 * ``periods`` (CST months, ranges), ``config`` (threshold, k, window budget),
-* ``registry_view`` (the registry as plain values), ``completeness`` (window arithmetic, one
-  device or many at once), ``hourly`` (readings per device and hour, cached per CST day by a
-  scheduled refresh), ``measure`` (counting: hourly, else COUNT queries per site), ``counters``
+* ``registry_view`` (the registry as plain values), ``completeness`` (window arithmetic for
+  many devices at once), ``hourly`` (package: readings per device and hour, cached per CST day
+  by a scheduled refresh), ``measure`` (counts from the hourly cache, else COUNT queries per
+  site, judged by ``completeness``), ``counters``
   (flow meter volumes from daily summaries), ``rollup`` (site/farm/township/county/city),
 * ``reference`` (sector weights and denominators, data with sources), ``coverage`` (sector
   coverage), ``water`` (灌溉水有效利用系数 from active meters), ``definitions`` and

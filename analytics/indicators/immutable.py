@@ -6,10 +6,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 
+from storage.errors import Conflict
+
 T = TypeVar("T", bound=type)
 
 
-class ImmutableRowError(RuntimeError):
+class ImmutableRowError(Conflict):
     """Someone tried to change or delete a write-once row."""
 
 

@@ -17,16 +17,17 @@ one quantity; 200,000 devices on ~60,000 sites cost ~70,000 indexed queries per 
 Gateways report nothing of their own (their children's records carry the children's ids), so
 they are left out of completeness and of every roll-up; their health shows in their children.
 
-Two ways to count, with the same results:
+Two ways to read the counts, with the same results; both fill a matrix of reports per device
+and window that one judgement turns into completeness
+(:func:`~analytics.indicators.completeness.grid_completeness`, all devices at once):
 
 * hourly (:func:`measure_hourly`), whenever every grid's window is a whole number of hours:
   readings per device and hour of each counted quantity, from the hourly-count cache
   (:mod:`analytics.indicators.hourly`) and the store's ``window_counts`` for hours not cached,
-  summed into windows and judged for all devices at once with numpy
-  (:func:`~analytics.indicators.completeness.grid_completeness`). No per-site query, no
-  per-window Python object: 200,000 devices over a month in a few seconds. With the default
-  budget of 800 windows that is every calendar month and 30-day period (1-hour windows), and
-  periods of 44-67 days (2 h) or more than 89 days (4 h, 8 h, days);
+  summed into windows. No per-site query, no per-window Python object: 200,000 devices over a
+  month in a few seconds. With the default budget of 800 windows that is every calendar month
+  and 30-day period (1-hour windows), and periods of 44-67 days (2 h) or more than 89 days
+  (4 h, 8 h, days);
 * per site (:func:`measure_per_site`) otherwise — windows shorter than an hour (periods under
   ~22 days) or of 80 or 160 minutes (33-44 and 67-89 days): the COUNT queries described above.
 
