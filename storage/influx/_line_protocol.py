@@ -33,17 +33,10 @@ def escape_key(key: str) -> str:
     return key.translate(_KEY_ESCAPES)
 
 
-class _Point:
-    """One line being built: the readings of one ``(device_id, ts_ms)``."""
-
-    __slots__ = ("fields", "first", "quality", "quantities", "seq")
-
-    def __init__(self, first: Reading) -> None:
-        self.first = first  # its tags and timestamp are the line's
-        self.fields: list[str] = []  # "key=value", first value per quantity
-        self.quantities: set[str] = set()
-        self.seq = first.seq  # the largest seq of the readings kept
-        self.quality = first.quality  # the union of their quality flags
+_Point = tuple[Reading, list[str], set[str], list[int]]
+"""One line being built, for the readings of one ``(device_id, ts_ms)``: the first reading
+(its tags and time are the line's), the fields ``key=value`` (first value per quantity), the
+quantities seen, and ``[largest seq, union of the quality flags]`` of the readings kept."""
 
 
 class LineEncoder:
@@ -78,8 +71,9 @@ class LineEncoder:
             device_id, ts_ms = first.device_id, first.ts_ms
             point = points.get((device_id, ts_ms))
             if point is None:
-                point = points[device_id, ts_ms] = _Point(first)
-            fields, quantities, seq, quality = point.fields, point.quantities, point.seq, point.quality
+                point = points[device_id, ts_ms] = (first, [], set(), [first.seq, first.quality])
+            _, fields, quantities, merged = point
+            seq, quality = merged
             j = i
             while j < n:
                 r = rs[j]
@@ -98,12 +92,12 @@ class LineEncoder:
                 fields.append(key + "=" + repr(value))
                 if r.seq != seq or r.quality != quality:
                     seq, quality = max(seq, r.seq), quality | r.quality
-            point.seq, point.quality = seq, quality
+            merged[0], merged[1] = seq, quality
             i = j
         return [
-            f"{self._prefix(p.first)} {','.join(p.fields)},seq={int(p.seq)}i,"
-            f"quality={int(p.quality)}i {int(p.first.ts_ms)}"
-            for p in points.values()
+            f"{self._prefix(first)} {','.join(fields)},seq={int(seq)}i,"
+            f"quality={int(quality)}i {int(first.ts_ms)}"
+            for first, fields, _, (seq, quality) in points.values()
         ]
 
     def _field_key(self, quantity: str) -> str:
