@@ -8,7 +8,8 @@
   (killed if it lingers), its output in a log file;
 * ``bulk_register``: a synthetic registry inserted in bulk; ``write_batched``: readings
   written through a store's ``write()`` in ingest-sized batches;
-* ``py_spy``: sampling a process meanwhile.
+* ``telemetry_subscriber``: a paho subscriber to the telemetry topics, as ingest subscribes;
+* ``MachineLoad``: the machine's load around a run; ``py_spy``: sampling a process meanwhile.
 
 Servers (Mosquitto, InfluxDB) come from ``tests/servers.py``.
 """
@@ -21,12 +22,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from devices.contract import subscription_topics
 from devices.provisioning import insert_registry_rows
 from farmtel.runtime import Metadata
 from storage.telemetry import Reading, TelemetryStore
@@ -118,56 +124,36 @@ def write_batched(store: TelemetryStore, readings: Iterable[Reading],
     return n
 
 
-class IngestProcess:
-    """``python -m farmtel.cli ingest`` in ``workdir`` with ``env``; output to ``log_path``."""
+class FarmtelProcess:
+    """``python -m farmtel.cli <command>`` in ``workdir`` with ``env``, its output appended to
+    ``log_path``; subclasses wait in ``start`` until it is ready."""
+
+    command = ""
 
     def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
         self.env = dict(env)
         self.workdir = workdir
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
 
     @property
     def pid(self) -> int:
-        """The running worker's process id."""
+        """The running process's id."""
         if self.proc is None:
-            raise RuntimeError("ingest is not running")
+            raise RuntimeError(f"farmtel {self.command} is not running")
         return self.proc.pid
 
-    def start(self, timeout_s: float = 60.0) -> float:
-        """Start the worker and wait until it is connected (and has sent its subscriptions).
-
-        Returns the wall-clock time [epoch s] of its "MQTT connected" log line. Appends to the
-        log, so a restarted worker keeps the earlier output.
-        """
+    def _spawn(self) -> subprocess.Popen[bytes]:
         if self.proc is not None and self.proc.poll() is None:
-            raise RuntimeError("ingest is already running")
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            raise RuntimeError(f"farmtel {self.command} is already running")
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", "ingest"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", self.command],
                                          env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            line = self._connected_line()
-            if line is not None:
-                return _log_time(line)
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"ingest did not connect:\n{self.log_tail()}")
-            time.sleep(0.02)
-
-    def _connected_line(self) -> bytes | None:
-        with self.log_path.open("rb") as fh:
-            fh.seek(self._log_offset)
-            for line in fh:
-                if _CONNECTED in line:
-                    return line
-        return None
+        return self.proc
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM (the worker flushes and acknowledges, then exits); kill after ``timeout_s``.
+        """SIGTERM (it finishes its work, then exits); kill after ``timeout_s``.
 
         Returns the exit status (``None`` if it was not running).
         """
@@ -184,7 +170,7 @@ class IngestProcess:
         return proc.returncode
 
     def log_tail(self, lines: int = 30) -> str:
-        """The last lines of the worker's output."""
+        """The last lines of its output."""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
@@ -192,10 +178,110 @@ class IngestProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
+class IngestProcess(FarmtelProcess):
+    """``python -m farmtel.cli ingest``: a worker, ready once connected to the broker."""
+
+    command = "ingest"
+
+    def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
+        super().__init__(env, workdir, log_path)
+        self._log_offset = 0
+
+    def start(self, timeout_s: float = 60.0) -> float:
+        """Start the worker and wait until it is connected (and has sent its subscriptions).
+
+        Returns the wall-clock time [epoch s] of its "MQTT connected" log line. Appends to the
+        log, so a restarted worker keeps the earlier output.
+        """
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        proc = self._spawn()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            line = self._connected_line()
+            if line is not None:
+                return _log_time(line)
+            if time.monotonic() > deadline or proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"ingest did not connect:\n{self.log_tail()}")
+            time.sleep(0.02)
+
+    def _connected_line(self) -> bytes | None:
+        with self.log_path.open("rb") as fh:
+            fh.seek(self._log_offset)
+            for line in fh:
+                if _CONNECTED in line:
+                    return line
+        return None
+
+
 def _log_time(line: bytes) -> float:
     """Epoch seconds of a line logged with farmtel's format (``%(asctime)s``, local time)."""
     stamp = line[:23].decode()  # "2026-05-09 07:35:25,123"
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+class MachineLoad:
+    """The machine around a benchmark run: load average at the start, wall time, and the CPU
+    time other processes (not this one nor its children) used meanwhile."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self._busy0, self._own0 = busy_cpu_s(), own_cpu_s()
+        self.load_average = Path("/proc/loadavg").read_text().split()[:3]
+
+    def elapsed_s(self) -> float:
+        """Wall time since the start [s]."""
+        return time.monotonic() - self.started
+
+    def others_cpu_s(self) -> float:
+        """CPU time other processes on this machine used since the start [s]."""
+        return (busy_cpu_s() - self._busy0) - (own_cpu_s() - self._own0)
+
+    def report(self) -> dict[str, Any]:
+        """``when``, ``elapsed_s`` and ``machine`` (CPUs, Python, load, others' CPU) of a result."""
+        return {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "elapsed_s": round(self.elapsed_s(), 1),
+                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                            "load_average_at_start": self.load_average,
+                            "cpu_s_used_by_other_processes": round(self.others_cpu_s(), 1)}}
+
+    def footer(self) -> str:
+        """'N s; other processes on this machine used ... CPU-s meanwhile (...)'."""
+        elapsed, others = self.elapsed_s(), self.others_cpu_s()
+        return (f"{elapsed:.0f} s; other processes on this machine used {others:.0f} CPU-s "
+                f"meanwhile ({others / elapsed:.0%} of one core)")
+
+
+@contextlib.contextmanager
+def telemetry_subscriber(port: int, client_id: str, on_message: Callable[..., None], *,
+                         credentials: tuple[str, str] | None = None,
+                         on_connected: Callable[[], None] | None = None) -> Iterator[mqtt.Client]:
+    """A paho subscriber to the telemetry topics on the local broker (MQTT 3.1.1, QoS 1,
+    persistent session, as ingest), between its SUBACK and its disconnect; ``on_connected``
+    is called on every connection."""
+    subscribed = threading.Event()
+
+    def on_connect(client: mqtt.Client, *_: Any) -> None:
+        if on_connected is not None:
+            on_connected()
+        client.subscribe([(t, 1) for t in subscription_topics()])
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=MQTTProtocolVersion.MQTTv311, clean_session=False)
+    if credentials is not None:
+        client.username_pw_set(*credentials)
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        if not subscribed.wait(10):
+            raise TimeoutError("no SUBACK")
+        yield client
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def busy_cpu_s() -> float:

@@ -47,9 +47,6 @@ import importlib
 import importlib.util
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,12 +62,12 @@ from api.auth import Role, issue_token
 from bench._common import (
     RESULTS_DIR,
     ROOT,
+    FarmtelProcess,
+    MachineLoad,
     bulk_register,
-    busy_cpu_s,
     cpu_seconds,
     farmtel_env,
     latency_stats,
-    own_cpu_s,
     py_spy,
     write_batched,
 )
@@ -193,37 +190,28 @@ def fill_store(url: str, readings: Iterator[Reading]) -> dict[str, float]:
 # --- the API process ---------------------------------------------------------------------------
 
 
-class ApiProcess:
+class ApiProcess(FarmtelProcess):
     """``python -m farmtel.cli api`` on a free port with the given store; output to a log."""
+
+    command = "api"
 
     def __init__(self, data_dir: Path, store_url: str, log_path: Path) -> None:
         self.port = free_port()
-        self.log_path = log_path
-        self.argv = [sys.executable, "-m", "farmtel.cli", "api"]
-        self.env = farmtel_env(data_dir=data_dir, admin_token=ADMIN_TOKEN, store_url=store_url,
-                               api_host="127.0.0.1", api_port=str(self.port))
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(farmtel_env(data_dir=data_dir, admin_token=ADMIN_TOKEN,
+                                     store_url=store_url, api_host="127.0.0.1",
+                                     api_port=str(self.port)), ROOT, log_path)
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8123``."""
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        if self.proc is None:
-            raise RuntimeError("the API is not running")
-        return self.proc.pid
-
     def start(self, timeout_s: float = 60.0) -> None:
         """Start it and wait until ``/api/v1/health`` answers 200."""
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)
+        proc = self._spawn()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
                 break
             try:
                 if httpx.get(self.url + API_PREFIX + "/health", timeout=1).status_code == 200:
@@ -231,20 +219,8 @@ class ApiProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        self.stop()
+        self.stop(timeout_s=10)
         raise RuntimeError(f"the API did not start:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """SIGTERM; kill after 10 s."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -453,7 +429,7 @@ def run_backend(backend: str, url: str, opts: Options, tmp: Path, fleet: Fleet, 
                       f" (n {r['n']})" + (f"  ERRORS: {r['errors']}" if r["errors"] else ""),
                       flush=True)
     finally:
-        api.stop()
+        api.stop(timeout_s=10)
     return {"fill": fill, "paths": rows}
 
 
@@ -524,13 +500,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         history_days=args.history_days, requests=args.requests, warmup=args.warmup,
         budget_s=args.budget_s, indicator_devices=args.indicator_devices or args.devices,
         indicator_repeats=args.indicator_repeats, profile=args.profile)
-    started = time.monotonic()
-    busy0, own0 = busy_cpu_s(), own_cpu_s()
-    load = Path("/proc/loadavg").read_text().split()[:3]
+    machine = MachineLoad()
     print(f"api bench: {', '.join(backends)}; {opts.devices:,} registered devices, the farm's "
           f"{opts.farm_devices:,} with {opts.history_days:g} day(s) of 15-min history, one with "
           f"a year; {opts.requests} timed requests per path (at most {opts.budget_s:g} s) after "
-          f"{opts.warmup} warm-up; load average at start {' '.join(load)}", flush=True)
+          f"{opts.warmup} warm-up; load average at start {' '.join(machine.load_average)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="farmtel-bench-api-") as tmp_name:
         tmp = Path(tmp_name)
         influx = (InfluxServer(tmp / "influxd", max_values_per_tag=0)
@@ -543,14 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if influx is not None:
                 influx.stop()
-    elapsed = time.monotonic() - started
-    others_cpu_s = (busy_cpu_s() - busy0) - (own_cpu_s() - own0)
     report = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "elapsed_s": round(elapsed, 1),
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                    "load_average_at_start": load,
-                    "cpu_s_used_by_other_processes": round(others_cpu_s, 1)},
+        **machine.report(),
         "config": {**{k: v for k, v in dataclasses.asdict(opts).items() if k != "profile"},
                    "server": "python -m farmtel.cli api (uvicorn, 1 process)",
                    "client": "httpx, one keep-alive connection, sequential requests"},
@@ -562,8 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2))
     print()
     print(table(results))
-    print(f"\n{elapsed:.0f} s; other processes on this machine used {others_cpu_s:.0f} CPU-s "
-          f"meanwhile ({others_cpu_s / elapsed:.0%} of one core); results in {out}")
+    print(f"\n{machine.footer()}; results in {out}")
     failed = any("error" in result or any(r.get("errors") or "error" in r
                                           for r in result["paths"].values())
                  for result in results.values())

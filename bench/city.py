@@ -45,16 +45,15 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from bench._common import RESULTS_DIR, ROOT, cpu_seconds, farmtel_env, rss_kib
+from bench._common import RESULTS_DIR, ROOT, cpu_seconds, farmtel_env, rss_kib, telemetry_subscriber
 from devices.broker.mosquitto import (
     ServiceAccount,
     render_acl_file,
     render_password_file,
     service_user,
 )
-from devices.contract import parse_topic, parse_ts_ms, subscription_topics
+from devices.contract import parse_topic, parse_ts_ms
 from storage.clock import HOUR_MS
 from tests.servers import MosquittoServer
 
@@ -111,26 +110,13 @@ class Tally:
 def _counter_main(conn: Connection, port: int) -> None:
     tally = Tally()
     lock = threading.Lock()
-    subscribed = threading.Event()
-
-    def on_connect(client: mqtt.Client, *_: Any) -> None:
-        client.subscribe([(t, 1) for t in subscription_topics()])
 
     def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with lock:
             tally.add(msg.topic, bytes(msg.payload), time.time())
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-city-counter",
-                         protocol=MQTTProtocolVersion.MQTTv311, clean_session=False)
-    client.username_pw_set(COUNTER_USER, COUNTER_PASSWORD)
-    client.on_connect = on_connect
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.on_message = on_message
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        if not subscribed.wait(10):
-            raise TimeoutError("no SUBACK")
+    with telemetry_subscriber(port, "bench-city-counter", on_message,
+                              credentials=(COUNTER_USER, COUNTER_PASSWORD)):
         conn.send("ready")
         while True:
             command = conn.recv()
@@ -145,9 +131,6 @@ def _counter_main(conn: Connection, port: int) -> None:
                                "late_records": tally.late_records, "bad": tally.bad,
                                "log": tally.log})
                     tally = Tally()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 class Counter:

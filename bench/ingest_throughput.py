@@ -62,7 +62,6 @@ import argparse
 import contextlib
 import json
 import multiprocessing
-import os
 import random
 import shutil
 import socket
@@ -71,7 +70,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -90,20 +89,19 @@ from sqlalchemy import select
 from bench._common import (
     RESULTS_DIR,
     IngestProcess,
+    MachineLoad,
     bulk_register,
-    busy_cpu_s,
     cpu_seconds,
     ingest_env,
-    own_cpu_s,
     percentile,
     py_spy,
     rss_kib,
+    telemetry_subscriber,
 )
 from devices.catalogue import DEVICE_TYPES
 from devices.contract import (
     gateway_topic,
     record,
-    subscription_topics,
     telemetry_topic,
 )
 from devices.credentials import hash_password, new_secret
@@ -478,32 +476,6 @@ def _connect_props(expiry_s: int) -> Properties:
     return props
 
 
-@contextlib.contextmanager
-def _subscribed(port: int, client_id: str, on_message: Callable[..., None],
-                state: dict[str, Any]) -> Iterator[None]:
-    """A paho subscriber (MQTT 3.1.1, QoS 1, persistent session, as ingest) to the telemetry
-    topics, between SUBACK and disconnect; ``state["connected"]`` is when it connected."""
-    subscribed = threading.Event()
-
-    def on_connect(client: mqtt.Client, *_: Any) -> None:
-        state["connected"] = time.time()
-        client.subscribe([(t, 1) for t in subscription_topics()])
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-    client.on_connect = on_connect
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.on_message = on_message
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        if not subscribed.wait(10):
-            raise TimeoutError("no SUBACK")
-        yield
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 def _counter_main(conn: Connection) -> None:
     """The ceiling: a paho subscriber (QoS 1, persistent session) that only counts."""
 
@@ -521,7 +493,8 @@ def _counter_main(conn: Connection) -> None:
             if n >= target:
                 done.set()
 
-        with _subscribed(port, client_id, on_message, state):
+        with telemetry_subscriber(port, client_id, on_message,
+                                  on_connected=lambda: state.update(connected=time.time())):
             conn.send(("ready", state["connected"]))
             done.wait(timeout_s)
         return dict(state)
@@ -571,7 +544,8 @@ def _counter_main(conn: Connection) -> None:
         thread = threading.Thread(target=writer, daemon=True)
         thread.start()
         try:
-            with _subscribed(port, client_id, on_message, state):
+            with telemetry_subscriber(port, client_id, on_message,
+                                      on_connected=lambda: state.update(connected=time.time())):
                 conn.send(("ready", state["connected"]))
                 done.wait(timeout_s)
         finally:
@@ -1212,9 +1186,7 @@ def main() -> int:
     if args.quick:
         args.runs, args.messages, args.latency_s = 1, 20_000, 4.0
 
-    started = time.monotonic()
-    busy0, own0 = busy_cpu_s(), own_cpu_s()
-    load = Path("/proc/loadavg").read_text().split()[:3]
+    machine = MachineLoad()
     tmp = Path(tempfile.mkdtemp(prefix="farmtel-bench-ingest-"))
     (tmp / "logs").mkdir()
     bench: Bench | None = None
@@ -1236,21 +1208,15 @@ def main() -> int:
               f"1 in {GATEWAY_EVERY} a gateway message of {RECORDS_PER_GATEWAY_MESSAGE} records) "
               f"from {PUBLISHERS} {args.publisher} publisher processes; latency phase "
               f"{config['latency_messages']:,} messages at {args.latency_rate:,} msg/s "
-              f"({bench.latency_s:g} s); load average at start {' '.join(load)}", flush=True)
+              f"({bench.latency_s:g} s); load average at start {' '.join(machine.load_average)}", flush=True)
         bench.start()
-        runs = run_all(bench, args, started)
+        runs = run_all(bench, args, machine.started)
     finally:
         if bench is not None:
             bench.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    elapsed = time.monotonic() - started
-    others_cpu_s = (busy_cpu_s() - busy0) - (own_cpu_s() - own0)
     report = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "elapsed_s": round(elapsed, 1),
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                    "load_average_at_start": load,
-                    "cpu_s_used_by_other_processes": round(others_cpu_s, 1)},
+        **machine.report(),
         "config": config,
         "summary": summarise(runs, args.backends),
         "runs": runs,
@@ -1260,9 +1226,7 @@ def main() -> int:
     out.write_text(json.dumps(report, indent=2))
     print()
     print(table(runs, args.backends))
-    print(f"\n{args.runs} run(s) in {elapsed:.0f} s; other processes on this machine used "
-          f"{others_cpu_s:.0f} CPU-s meanwhile ({others_cpu_s / elapsed:.0%} of one core); "
-          f"results in {out}")
+    print(f"\n{args.runs} run(s) in {machine.footer()}; results in {out}")
     bad = sum(run[b][p]["check"]["lost"] + run[b][p]["check"]["duplicated"]
               + run[b][p]["check"]["unexpected"]
               for run in runs for b in args.backends for p in PHASES)
