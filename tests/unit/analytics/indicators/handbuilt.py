@@ -62,15 +62,15 @@ def _device(s: Session, did: str, dtype: str, site: str, **kw: Any) -> None:
 def build_registry(s: Session) -> None:
     """Farms, sites and devices of the module docstring."""
     seed_counties(s)
-    for farm in [
+    for new_farm in [
         Farm(id="s1", name="s1", county_id="shuocheng", township="T1"),
         Farm(id="s2", name="s2", county_id="shuocheng", township="T1"),
         Farm(id="s3", name="s3", county_id="shuocheng", township="T2"),
         Farm(id="s4", name="s4", county_id="shuocheng"),
         Farm(id="h1", name="h1", county_id="huairen", township="H1"),
     ]:
-        create_farm(s, farm)
-    for site in [
+        create_farm(s, new_farm)
+    for new_site in [
         Site(id="F1", farm_id="s1", kind="field", name="F1", area_mu=100,
              attributes={"high_standard": True}),
         Site(id="F2", farm_id="s1", kind="field", name="F2", area_mu=300),
@@ -83,7 +83,7 @@ def build_registry(s: Session) -> None:
         Site(id="HF1", farm_id="h1", kind="field", name="HF1", area_mu=200),
         Site(id="HW1", farm_id="h1", kind="water_source", name="HW1"),
     ]:
-        create_site(s, site)
+        create_site(s, new_site)
     s.flush()
     _device(s, "gw-b1", "gateway", "B1")
     s.flush()
