@@ -38,7 +38,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.sink import Sink
 from ingest.spool import Spool
 from ingest.stats_store import load_stats, save_stats
-from ingest.store_sink import StoreSink
+from ingest.store_sink import SpooledStoreSink
 from ingest.worker import IngestWorker
 from storage.clock import DAY_MS
 from storage.factory import open_store
@@ -103,7 +103,7 @@ def build_ingest(settings: Settings, meta: Metadata, store: TelemetryStore,
     ``on_durable`` receives each durable batch (the alert service's ``submit_readings``).
     """
     metrics = IngestMetrics()
-    sink = StoreSink(
+    sink = SpooledStoreSink(
         store,
         Spool(settings.data_dir / "spool" / settings.mqtt_client_id,
               max_bytes=settings.spool_max_bytes),

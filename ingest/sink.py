@@ -1,7 +1,7 @@
 """The output contract of the ingest worker: where sealed batches go (Telegraf's ``Write``).
 
-Two sinks implement it: :class:`ingest.store_sink.StoreSink` (telemetry store, spool, dead
-letters; ``farmtel ingest``) and :class:`ingest.alert_sink.AlertSink` (the alert engine;
+Two sinks implement it: :class:`ingest.store_sink.SpooledStoreSink` (telemetry store, spool,
+dead letters; ``farmtel ingest``) and :class:`ingest.alert_sink.AlertSink` (the alert engine;
 ``farmtel alerts``). The worker decodes, dedupes and batches the same way for both, and
 acknowledges a batch's messages only after ``write`` returned True.
 """

@@ -26,7 +26,7 @@ from storage.telemetry import Reading, StoreRejected, StoreUnavailable, Telemetr
 log = logging.getLogger(__name__)
 
 
-class StoreSink:
+class SpooledStoreSink:
     """Writes batches to ``store``, or to ``spool`` while the store is unavailable."""
 
     def __init__(

@@ -155,7 +155,7 @@ def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):
     from ingest.decode import MessageDecoder
     from ingest.pipeline import IngestPipeline
     from ingest.spool import Spool
-    from ingest.store_sink import StoreSink
+    from ingest.store_sink import SpooledStoreSink
     from storage.metadata import create_schema, make_engine, make_session_factory
     from tests.unit.ingest._support import DEVICES, NOW_MS
 
@@ -164,7 +164,8 @@ def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):
     spool = Spool(tmp_path / "spool", max_bytes=spool_max_bytes)
     pipe: IngestPipeline[int] = IngestPipeline(MessageDecoder(DEVICES.get),
                                                clock_ms=lambda: NOW_MS)
-    sink = StoreSink(store, spool, DeadLetterStore(make_session_factory(engine)), pipe.metrics)
+    sink = SpooledStoreSink(store, spool, DeadLetterStore(make_session_factory(engine)),
+                            pipe.metrics)
     for i in range(10):
         pipe.submit("farmtel/farm-a/sm-1/telemetry", orjson.dumps(record(
             NOW_MS - 60_000 + i, i, {"vwc_pct": 20.0, "battery_v": 3.6})), i)

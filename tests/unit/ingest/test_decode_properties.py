@@ -25,7 +25,7 @@ from ingest.decode import Decoded, DecodePolicy, MessageDecoder
 from ingest.pipeline import IngestPipeline
 from ingest.rejections import Reason
 from ingest.spool import Spool
-from ingest.store_sink import StoreSink
+from ingest.store_sink import SpooledStoreSink
 from storage.clock import DAY_MS
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Quality
@@ -209,8 +209,8 @@ def test_pipeline_releases_every_token_and_counts_add_up(
     store = MemoryStore()
     pipe: IngestPipeline[int] = IngestPipeline(decoder(), batch_max_readings=batch,
                                                clock_ms=lambda: NOW_MS)
-    sink = StoreSink(store, Spool(tmp / "spool"),
-                     DeadLetterStore(make_session_factory(engine), keep=50), pipe.metrics)
+    sink = SpooledStoreSink(store, Spool(tmp / "spool"),
+                            DeadLetterStore(make_session_factory(engine), keep=50), pipe.metrics)
     released: list[int] = []
     reference = decoder()
     rejected: Counter[str] = Counter()

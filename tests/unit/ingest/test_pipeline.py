@@ -12,7 +12,7 @@ from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
-from ingest.store_sink import StoreSink
+from ingest.store_sink import SpooledStoreSink
 from storage.metadata import create_schema, make_engine, make_session_factory
 from tests.fakes import MemoryStore
 from tests.unit.ingest._support import NOW_MS
@@ -45,7 +45,7 @@ def parts(tmp_path, decoder, sessions):
         decoder, metrics=metrics, batch_max_readings=10, flush_interval_ms=200,
         clock_ms=lambda: NOW_MS, monotonic=clock,
     )
-    sink = StoreSink(store, spool, DeadLetterStore(sessions, keep=5), metrics)
+    sink = SpooledStoreSink(store, spool, DeadLetterStore(sessions, keep=5), metrics)
     return pipe, sink, store, spool, clock
 
 
@@ -159,8 +159,8 @@ def test_listener_sees_each_durable_batch_once(tmp_path, decoder, sessions):
     seen = []
     store = MemoryStore()
     pipe: IngestPipeline[int] = IngestPipeline(decoder, clock_ms=lambda: NOW_MS)
-    sink = StoreSink(store, Spool(tmp_path / "sp"), DeadLetterStore(sessions), pipe.metrics,
-                     on_durable=lambda batch: seen.append(list(batch)))
+    sink = SpooledStoreSink(store, Spool(tmp_path / "sp"), DeadLetterStore(sessions),
+                            pipe.metrics, on_durable=lambda batch: seen.append(list(batch)))
     pipe.submit(TOPIC, good(1), 1)
     pipe.submit(TOPIC, good(1), 2)  # duplicate: not passed on again
     pipe.flush(sink)
