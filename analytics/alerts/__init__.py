@@ -35,6 +35,11 @@ Persistence (``analytics.alerts.store``)
     ``list(county=, farm=, site=, severity=, state=, limit=)``, ``events(id)``,
     ``active_alerts()``.
 
+Service (``analytics.alerts.service``)
+    ``AlertService(engine, repo, notifier)``: the engine on its own thread behind a queue
+    (ingest batches, scheduler ticks, water balance, hand resolutions); the
+    ``SiteRuleOverride`` table and ``load_site_overrides(sessions)``.
+
 Notification (``analytics.alerts.notify``)
     ``Notifier`` protocol; ``WebhookNotifier(urls)`` (background, bounded, retried, counted);
     ``MqttAlertPublisher(publish)`` on ``farmtel/alerts/{farm_id}/{site_id}``;
