@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 import farmtel
-from api.deps import ApiServices
+from api.auth import NotSignedIn
+from api.deps import bearer_token
+from api.errors import install_error_handlers
 from api.routes import (
     alerts,
     completeness,
@@ -20,9 +22,21 @@ from api.routes import (
     telemetry,
     tokens,
 )
+from api.services import ApiServices
 from api.web import create_web_app
 
 API_PREFIX = "/api/v1"
+
+
+async def _json_error(_request: Request, code: int, detail: str) -> Response:
+    return JSONResponse({"detail": detail}, code)
+
+
+async def _not_signed_in(request: Request, _exc: Exception) -> Response:
+    has_header = bool(request.headers.get("authorization"))
+    return JSONResponse({"detail": "invalid or revoked token" if has_header
+                         else "bearer token required"},
+                        status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -33,6 +47,9 @@ def create_app(services: ApiServices) -> FastAPI:
         description="Agricultural IoT telemetry: devices, telemetry, ingest, dead letters.",
     )
     app.state.services = services
+    app.state.read_token = bearer_token
+    install_error_handlers(app, _json_error)
+    app.add_exception_handler(NotSignedIn, _not_signed_in)
     for module in (health, sites, devices, telemetry, ingest, fields, alerts, indicators,
                    completeness, tokens, targets):
         app.include_router(module.router, prefix=API_PREFIX)

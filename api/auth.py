@@ -1,8 +1,14 @@
-"""Bearer tokens with roles; only SHA-256 hashes of tokens are stored."""
+"""Bearer tokens with roles, and the one way a token becomes a ``Principal``.
+
+Only SHA-256 hashes of tokens are stored. The JSON API reads the token from the
+``Authorization: Bearer`` header, the pages from their session cookie and the event stream from
+that cookie on every poll; all three turn it into the caller with ``principal_for_token``.
+"""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -21,6 +27,20 @@ class Role(StrEnum):
     ADMIN = "admin"
     AGRONOMIST = "agronomist"
     BUREAU = "bureau"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller, as its token says."""
+
+    token_id: int
+    name: str
+    role: Role
+    scope: dict[str, Any]
+
+
+class NotSignedIn(Exception):
+    """No live token came with the request (the API answers 401, the pages ask to sign in)."""
 
 
 class ApiToken(Base):
@@ -79,3 +99,13 @@ def authenticate(session: Session, token: str) -> ApiToken | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+def principal_for_token(session: Session, token: str | None) -> Principal | None:
+    """The caller a token speaks for; ``None`` for no, an unknown or a revoked token."""
+    if not token or len(token) > 256:
+        return None
+    row = authenticate(session, token)
+    if row is None:
+        return None
+    return Principal(row.id, row.name, Role(row.role), dict(row.scope or {}))

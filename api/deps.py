@@ -1,67 +1,33 @@
-"""Dependencies shared by the routers: services, DB sessions and role checks."""
+"""Dependencies shared by the JSON routes and the pages: services, DB sessions, the caller
+and the role checks.
+
+Both surfaces use the same role aliases. The only difference between them is where the token
+comes from: each app keeps a ``TokenReader`` on its state (the API reads the bearer header,
+the pages their session cookie), and what a missing token looks like (``NotSignedIn``: 401
+JSON for the API, a redirect to the sign-in page for the pages).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from analytics.alerts.transitions import Transition
-from analytics.indicators.config import IndicatorConfig
-from api.auth import Role, authenticate
-from storage.telemetry import TelemetryStore
+from api.auth import NotSignedIn, Principal, Role, principal_for_token
+from api.services import ApiServices
+from storage.errors import OutOfScope
 
-
-class AlertControl(Protocol):
-    """What the API tells the alert engine (in-process); a no-op where none runs."""
-
-    def resolved_by_hand(self, rule_id: str, subject_id: str) -> None: ...
-
-    def announce(self, transition: Transition) -> None: ...
-
-    def set_site_overrides(self, site_id: str,
-                           overrides: Mapping[str, Mapping[str, Any]]) -> None: ...
+TokenReader = Callable[[Request], str | None]
+"""Where an app finds the caller's token in a request."""
 
 
-class NoAlertControl:
-    """No engine in this process: the database is the only state to change."""
-
-    def resolved_by_hand(self, rule_id: str, subject_id: str) -> None:
-        """Nothing to tell."""
-
-    def announce(self, transition: Transition) -> None:
-        """No notifier in this process."""
-
-    def set_site_overrides(self, site_id: str,
-                           overrides: Mapping[str, Mapping[str, Any]]) -> None:
-        """Nothing to tell."""
-
-
-@dataclass
-class ApiServices:
-    """What the API needs, built by the composition root and handed to ``create_app``."""
-
-    sessions: sessionmaker[Any]
-    store: TelemetryStore
-    ingest_stats: Callable[[], dict[str, Any]]
-    broker_connected: Callable[[], bool | None] = field(default=lambda: None)
-    on_registry_change: Callable[[], None] = field(default=lambda: None)
-    alerts: AlertControl = field(default_factory=NoAlertControl)
-    indicators: IndicatorConfig = field(default_factory=IndicatorConfig)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The caller, as its token says."""
-
-    token_id: int
-    name: str
-    role: Role
-    scope: dict[str, Any]
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header (the JSON API's reader)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def get_services(request: Request) -> ApiServices:
@@ -81,31 +47,28 @@ def get_session(services: Services) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session)]
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(auto_error=False)  # declares the scheme in the OpenAPI document
 
 
 def get_principal(
+    request: Request,
     session: DbSession,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller; 401 without a valid bearer token."""
-    if credentials is None or not credentials.credentials:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",
-                            headers={"WWW-Authenticate": "Bearer"})
-    row = authenticate(session, credentials.credentials)
-    if row is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return Principal(row.id, row.name, Role(row.role), dict(row.scope or {}))
+    """The authenticated caller; ``NotSignedIn`` without a live token."""
+    read: TokenReader = request.app.state.read_token
+    principal = principal_for_token(session, read(request))
+    if principal is None:
+        raise NotSignedIn
+    return principal
 
 
 def require(*roles: Role) -> Callable[..., Principal]:
-    """A dependency admitting only ``roles``; 403 for the others."""
+    """A dependency admitting only ``roles``; ``OutOfScope`` (403) for the others."""
 
     def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role {principal.role.value} may not use this")
+            raise OutOfScope(f"role {principal.role.value} may not use this")
         return principal
 
     return check

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated, Any
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
-from analytics.water import FlowMeterSpec, irrigation_coefficients, meter_totals, water_use_efficiency
+from analytics.water import IrrigationCoefficient
 from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
-from api.deps import DbSession, FieldStaff, Principal, Services
-from api.scope import ensure_device_visible, ensure_site_visible, farm_clause, visible_farm_ids
-from devices.registry import Device, Farm, Site
+from api.deps import DbSession, FieldStaff, Services
+from api.usecases import fields as uc
 
 router = APIRouter(tags=["fields"])
-
-MAX_DAYS = 800
 
 
 class AdviceOut(BaseModel):
@@ -120,27 +117,7 @@ class CoefficientsOut(BaseModel):
     unassigned_field_m3: float
 
 
-def _field(session: DbSession, who: Principal, site_id: str) -> Site:
-    """The field, or 404 when it does not exist, is not a field or is out of scope."""
-    ensure_site_visible(session, who, site_id)
-    site = session.get(Site, site_id)
-    if site is None or site.kind != "field":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown field")
-    return site
-
-
-def _range(start: date | None, end: date | None, default_days: int) -> tuple[date, date]:
-    end = end or date.today()
-    start = start or end - timedelta(days=default_days)
-    if start > end or (end - start).days > MAX_DAYS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"need start <= end and at most {MAX_DAYS} days")
-    return start, end
-
-
-def _latest_advice(session: DbSession, site_id: str) -> AdviceOut | None:
-    row = session.scalar(select(FieldAdvice).where(FieldAdvice.site_id == site_id)
-                         .order_by(FieldAdvice.day.desc()).limit(1))
+def _advice(row: FieldAdvice | None) -> AdviceOut | None:
     return None if row is None else AdviceOut.model_validate(row, from_attributes=True)
 
 
@@ -148,37 +125,23 @@ def _latest_advice(session: DbSession, site_id: str) -> AdviceOut | None:
 def list_fields(who: FieldStaff, session: DbSession,
                 farm_id: str | None = None) -> list[FieldOut]:
     """Fields with their newest irrigation advice (an agronomist's scope only)."""
-    q = (select(Site).join(Farm, Site.farm_id == Farm.id).where(Site.kind == "field")
-         .order_by(Site.id))
-    clause = farm_clause(who)
-    if clause is not None:
-        q = q.where(clause)
-    if farm_id is not None:
-        q = q.where(Site.farm_id == farm_id)
-    return [FieldOut(site_id=s.id, name=s.name, farm_id=s.farm_id, area_mu=s.area_mu,
-                     crop=s.crop, planting_date=s.planting_date,
-                     advice=_latest_advice(session, s.id)) for s in session.scalars(q)]
+    return [FieldOut(site_id=f.site.id, name=f.site.name, farm_id=f.site.farm_id,
+                     area_mu=f.site.area_mu, crop=f.site.crop,
+                     planting_date=f.site.planting_date, advice=_advice(f.advice))
+            for f in uc.fields(session, who, farm_id)]
 
 
 @router.get("/fields/{site_id}/advice", response_model=AdviceOut)
-def field_advice(site_id: str, who: FieldStaff, session: DbSession) -> AdviceOut:
+def field_advice(site_id: str, who: FieldStaff, session: DbSession) -> FieldAdvice:
     """The newest irrigation advice: irrigate or not, net depth, volume and why."""
-    _field(session, who, site_id)
-    advice = _latest_advice(session, site_id)
-    if advice is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no advice computed yet")
-    return advice
+    return uc.advice(session, who, site_id)
 
 
 @router.get("/fields/{site_id}/water-balance", response_model=list[FieldDayOut])
 def water_balance(site_id: str, who: FieldStaff, session: DbSession, start: date | None = None,
                   end: date | None = None) -> list[FieldDay]:
     """Daily FAO-56 root-zone balance (default: the last 30 days) [mm]."""
-    _field(session, who, site_id)
-    first, last = _range(start, end, 30)
-    return list(session.scalars(select(FieldDay).where(
-        FieldDay.site_id == site_id, FieldDay.day >= first, FieldDay.day <= last)
-        .order_by(FieldDay.day)))
+    return uc.water_balance(session, who, site_id, start, end)
 
 
 @router.post("/fields/{site_id}/harvests", response_model=HarvestOut,
@@ -186,19 +149,13 @@ def water_balance(site_id: str, who: FieldStaff, session: DbSession, start: date
 def add_harvest(site_id: str, body: HarvestIn, who: FieldStaff,
                 session: DbSession) -> HarvestRecord:
     """Record a harvest (the yield behind water productivity)."""
-    _field(session, who, site_id)
-    row = HarvestRecord(site_id=site_id, entered_by=who.name, **body.model_dump())
-    session.add(row)
-    session.commit()
-    return row
+    return uc.add_harvest(session, who, site_id, **body.model_dump())
 
 
 @router.get("/fields/{site_id}/harvests", response_model=list[HarvestOut])
 def list_harvests(site_id: str, who: FieldStaff, session: DbSession) -> list[HarvestRecord]:
     """Harvests of a field, newest first."""
-    _field(session, who, site_id)
-    return list(session.scalars(select(HarvestRecord).where(HarvestRecord.site_id == site_id)
-                                .order_by(HarvestRecord.harvested_on.desc())))
+    return uc.harvests(session, who, site_id)
 
 
 @router.get("/fields/{site_id}/wue", response_model=WueOut)
@@ -208,24 +165,10 @@ def field_wue(site_id: str, who: FieldStaff, session: DbSession,
 
     Sums the daily balance from the planting date (or 1 January) to the harvest date.
     """
-    site = _field(session, who, site_id)
-    harvest = session.scalar(select(HarvestRecord).where(
-        HarvestRecord.site_id == site_id, HarvestRecord.season_year == season_year)
-        .order_by(HarvestRecord.id.desc()).limit(1))
-    if harvest is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no harvest recorded for that season")
-    first = site.planting_date if site.planting_date and site.planting_date.year == season_year \
-        else date(season_year, 1, 1)
-    sums = session.execute(select(
-        func.count(), func.coalesce(func.sum(FieldDay.etc_adj_mm), 0.0),
-        func.coalesce(func.sum(FieldDay.irrigation_mm), 0.0),
-        func.coalesce(func.sum(FieldDay.effective_rain_mm), 0.0),
-    ).where(FieldDay.site_id == site_id, FieldDay.day >= first,
-            FieldDay.day <= harvest.harvested_on)).one()
-    wue = water_use_efficiency(yield_kg_ha=harvest.yield_kg_ha, etc_mm=float(sums[1]),
-                               irrigation_mm=float(sums[2]), effective_rain_mm=float(sums[3]))
-    return WueOut(site_id=site_id, season_year=season_year, yield_kg_ha=harvest.yield_kg_ha,
-                  days=int(sums[0]), etc_mm=wue.etc_mm, irrigation_mm=wue.irrigation_mm,
+    got = uc.season_wue(session, who, site_id, season_year)
+    wue = got.wue
+    return WueOut(site_id=got.site_id, season_year=got.season_year, yield_kg_ha=got.yield_kg_ha,
+                  days=got.days, etc_mm=wue.etc_mm, irrigation_mm=wue.irrigation_mm,
                   effective_rain_mm=wue.effective_rain_mm, wp_etc_kg_m3=wue.wp_etc_kg_m3,
                   wp_supplied_kg_m3=wue.wp_supplied_kg_m3)
 
@@ -234,14 +177,15 @@ def field_wue(site_id: str, who: FieldStaff, session: DbSession,
 def station_et0(device_id: str, who: FieldStaff, session: DbSession, start: date | None = None,
                 end: date | None = None) -> list[StationDay]:
     """Daily weather and ET0 of a station (default: the last 30 days)."""
-    ensure_device_visible(session, who, device_id)
-    device = session.get(Device, device_id)
-    if device is None or device.type != "weather_station":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown weather station")
-    first, last = _range(start, end, 30)
-    return list(session.scalars(select(StationDay).where(
-        StationDay.device_id == device_id, StationDay.day >= first, StationDay.day <= last)
-        .order_by(StationDay.day)))
+    return uc.station_days(session, who, device_id, start, end)
+
+
+def _coefficients(by_key: Mapping[str, IrrigationCoefficient]) -> list[CoefficientOut]:
+    return [CoefficientOut(key=c.key, net_field_m3=c.net_field_m3,
+                           gross_withdrawn_m3=c.gross_withdrawn_m3, coefficient=c.coefficient,
+                           field_meters=list(c.field_meters),
+                           source_meters=list(c.source_meters), issue=c.issue)
+            for c in by_key.values()]
 
 
 @router.get("/water/irrigation-coefficient", response_model=CoefficientsOut)
@@ -249,23 +193,8 @@ def irrigation_coefficient(who: FieldStaff, session: DbSession, services: Servic
                            start: date | None = None, end: date | None = None) -> CoefficientsOut:
     """灌溉水有效利用系数 (head-tail method) per water source and county from flow meters
     (an agronomist's: from the meters of the scope's farms)."""
-    first, last = _range(start, end, 30)
-    devices = session.scalars(select(Device).where(Device.type == "flow_meter",
-                                                   Device.revoked_at.is_(None))).all()
-    farms = visible_farm_ids(session, who)
-    if farms is not None:
-        devices = [d for d in devices if d.site.farm_id in farms]
-    meters = [FlowMeterSpec.from_device(d) for d in devices]
-    report = irrigation_coefficients(totals=meter_totals(store=services.store, meters=meters,
-                                                         first_day=first, last_day=last))
-
-    def out(c: Any) -> CoefficientOut:
-        return CoefficientOut(key=c.key, net_field_m3=c.net_field_m3,
-                              gross_withdrawn_m3=c.gross_withdrawn_m3,
-                              coefficient=c.coefficient, field_meters=list(c.field_meters),
-                              source_meters=list(c.source_meters), issue=c.issue)
-
-    return CoefficientsOut(first_day=first, last_day=last,
-                           by_source=[out(c) for c in report.by_source.values()],
-                           by_county=[out(c) for c in report.by_county.values()],
-                           unassigned_field_m3=report.unassigned_field_m3)
+    got = uc.coefficients(session, services.store, who, start, end)
+    return CoefficientsOut(first_day=got.first_day, last_day=got.last_day,
+                           by_source=_coefficients(got.report.by_source),
+                           by_county=_coefficients(got.report.by_county),
+                           unassigned_field_m3=got.report.unassigned_field_m3)

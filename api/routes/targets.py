@@ -5,17 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from analytics.indicators.targets import (
-    TargetSet,
-    TargetSetExists,
-    parse_target_set,
-    store_target_set,
-    target_sets,
-)
+from analytics.indicators.targets import TargetSet
 from api.deps import Admin, BureauView, DbSession
+from api.usecases import targets as uc
 
 router = APIRouter(prefix="/targets", tags=["targets"])
 
@@ -57,19 +52,10 @@ def _out(row: TargetSet, *, current: bool) -> TargetSetOut:
 @router.get("", response_model=list[TargetSetOut])
 def list_target_sets(_: BureauView, session: DbSession) -> list[TargetSetOut]:
     """Every stored target set, newest (current) first."""
-    return [_out(s, current=i == 0) for i, s in enumerate(target_sets(session))]
+    return [_out(s, current=i == 0) for i, s in enumerate(uc.stored_sets(session))]
 
 
 @router.post("", response_model=TargetSetOut, status_code=status.HTTP_201_CREATED)
 def upload_target_set(body: TargetSetIn, principal: Admin, session: DbSession) -> TargetSetOut:
     """Store a new, versioned target set; it becomes current. Stored sets never change."""
-    try:
-        doc = parse_target_set(body.model_dump())
-        target_sets(session)  # the packaged set goes in first, so the upload is newer
-        row = store_target_set(session, doc, created_by=principal.name)
-    except TargetSetExists as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    session.commit()
-    return _out(row, current=True)
+    return _out(uc.upload(session, principal, body.model_dump()), current=True)

@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
-from api.auth import ApiToken, Role, issue_token
+from api.auth import ApiToken, Role
 from api.deps import Admin, DbSession
-from api.scope import validate_scope
-from devices.credentials import hash_token
-from devices.registry import utcnow
+from api.usecases import tokens as uc
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -46,37 +43,18 @@ def _out(row: ApiToken) -> TokenOut:
 @router.post("", response_model=IssuedToken, status_code=status.HTTP_201_CREATED)
 def create_token(body: TokenIn, _: Admin, session: DbSession) -> IssuedToken:
     """Issue a token for a role; agronomists need a scope of existing counties or farms."""
-    try:
-        scope = validate_scope(session, body.role, body.scope)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    token = issue_token(session, name=body.name, role=body.role, scope=scope)
-    session.flush()
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    assert row is not None
-    session.commit()
-    return IssuedToken(**_out(row).model_dump(), token=token)
+    issued = uc.issue(session, name=body.name, role=body.role, scope=body.scope)
+    return IssuedToken(**_out(issued.row).model_dump(), token=issued.token)
 
 
 @router.get("", response_model=list[TokenOut])
 def list_tokens(_: Admin, session: DbSession) -> list[TokenOut]:
     """Every token (never the token itself or its hash)."""
-    return [_out(t) for t in session.scalars(select(ApiToken).order_by(ApiToken.id))]
+    return [_out(t) for t in uc.tokens(session)]
 
 
 @router.delete("/{token_id}", response_model=TokenOut)
 def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**62)], _: Admin,
                  session: DbSession) -> TokenOut:
     """Revoke a token (kept for the record; idempotent). The last live admin token cannot go."""
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown token")
-    if row.revoked_at is None:
-        if row.role == Role.ADMIN.value:
-            admins = session.scalar(select(func.count()).select_from(ApiToken).where(
-                ApiToken.role == Role.ADMIN.value, ApiToken.revoked_at.is_(None)))
-            if (admins or 0) <= 1:
-                raise HTTPException(status.HTTP_409_CONFLICT, "the last admin token stays")
-        row.revoked_at = utcnow()
-        session.commit()
-    return _out(row)
+    return _out(uc.revoke(session, token_id))

@@ -18,12 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import Role, authenticate
-from api.deps import ApiServices, Principal
+from api.auth import NotSignedIn, Principal, principal_for_token
+from api.errors import install_error_handlers
+from api.services import ApiServices
 from api.web.app_state import LiveSettings
 from api.web.render import STATIC, render
 from api.web.routes import alerts, auth, devices, events, indicators, overview, sites
-from api.web.session import CsrfError, LoginRequired, base_path, session_token
+from api.web.session import CsrfError, base_path, session_token
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy",
@@ -71,15 +72,13 @@ def _principal(request: Request) -> Principal | None:
         return None
     services: ApiServices = request.app.state.services
     with services.sessions() as session:
-        row = authenticate(session, token)
-        return None if row is None else Principal(row.id, row.name, Role(row.role),
-                                                  dict(row.scope or {}))
+        return principal_for_token(session, token)
 
 
 async def _error(request: Request, code: int, detail: str = "", key: str = "") -> Response:
     """An error page (with the navigation when the user is signed in)."""
     key = key or {403: "error.403", 404: "error.404", 409: "error.409",
-                  422: "error.422"}.get(code, "error.other")
+                  422: "error.422", 503: "error.503"}.get(code, "error.other")
     principal = await run_in_threadpool(_principal, request)
     return render(request, "error.html", {"code": code, "key": key, "detail": detail},
                   principal=principal, status_code=code)
@@ -116,9 +115,11 @@ def create_web_app(services: ApiServices, *, live: LiveSettings | None = None) -
     app.state.services = services
     app.state.live = live or LiveSettings()
     app.state.live_streams = 0
+    app.state.read_token = session_token
     app.add_middleware(GZipMiddleware, minimum_size=512, compresslevel=6)
     app.add_middleware(SecurityHeaders)
-    app.add_exception_handler(LoginRequired, _login_required)
+    install_error_handlers(app, _error)
+    app.add_exception_handler(NotSignedIn, _login_required)
     app.add_exception_handler(CsrfError, _csrf)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)

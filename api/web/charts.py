@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any, Final
 
 from api.web.i18n import Translator
+from storage.clock import DAY_MS, cst_date, cst_midnight_ms
 from storage.telemetry import Aggregation, RangeQuery, TelemetryStore
 
-DAY_MS: Final = 86_400_000
-CST_OFFSET_MS: Final = 8 * 3_600_000
 RANGES: Final = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 DEFAULT_RANGE: Final = "7d"
 MAX_POINTS: Final = 500
@@ -33,16 +32,6 @@ def pick_every(span_s: int, *, min_s: int = 60, max_points: int = MAX_POINTS) ->
         if step >= min_s and math.ceil(span_s / step) <= max_points:
             return step
     return max(LADDER_S[-1], math.ceil(span_s / max_points))
-
-
-def cst_day_start_ms(day: date) -> int:
-    """UTC epoch ms of 00:00 China Standard Time on ``day``."""
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000) - CST_OFFSET_MS
-
-
-def cst_date(ts_ms: int) -> date:
-    """The CST calendar day of ``ts_ms``."""
-    return (datetime.fromtimestamp(ts_ms / 1000, tz=UTC) + timedelta(hours=8)).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +64,7 @@ def resolve_window(range_key: str | None, end_day: str | None, now_ms: int, *,
         except ValueError:
             day = None
         if day is not None and date(2000, 1, 1) <= day:
-            end_ms, explicit = min(now_ms, cst_day_start_ms(day) + DAY_MS), True
+            end_ms, explicit = min(now_ms, cst_midnight_ms(day) + DAY_MS), True
     start_ms = end_ms - days * DAY_MS
     every = pick_every(days * 86_400, min_s=min_every_s)
     return Window(key, start_ms, end_ms, every, cst_date(end_ms - 1), explicit)

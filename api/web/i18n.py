@@ -55,6 +55,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "error.404": ("找不到该页面或对象。", "No such page or object."),
     "error.409": ("操作与当前状态冲突：{detail}", "That conflicts with the current state: {detail}"),
     "error.422": ("输入有误：{detail}", "Invalid input: {detail}"),
+    "error.503": ("数据存储暂时不可用，请稍后再试。",
+                  "The data store is unavailable at the moment; please try again shortly."),
     "error.csrf": ("表单已过期，请重新提交。", "The form has expired; please submit it again."),
     "error.other": ("请求失败（{code}）。", "The request failed ({code})."),
     "error.back": ("返回总览", "Back to the overview"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -16,16 +16,15 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from api.auth import Role
-from api.deps import Principal
-from api.web.data import SEVERITY_ICONS
+from api.auth import Principal, Role
 from api.web.i18n import DEFAULT_LANG, LANG_COOKIE, ROLE_KEYS, Translator, normalise_lang
+from api.web.labels import SEVERITY_ICONS
 from api.web.session import base_path, csrf_token, session_token
+from storage.clock import CST, cst_datetime
 
 HERE: Final = Path(__file__).parent
 TEMPLATES: Final = HERE / "templates"
 STATIC: Final = HERE / "static"
-CST: Final = timezone(timedelta(hours=8), "CST")
 PAGE_HEADERS: Final = {"Cache-Control": "no-store"}
 
 
@@ -63,8 +62,8 @@ def fmt_cst(value: datetime | int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return "—"
     if isinstance(value, int):
-        value = datetime.fromtimestamp(value / 1000, tz=UTC)
-    elif value.tzinfo is None:
+        return cst_datetime(value).strftime(fmt)
+    if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(CST).strftime(fmt)
 

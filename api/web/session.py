@@ -1,7 +1,8 @@
 """Sign-in for the pages: the API token in an HttpOnly, SameSite=Strict cookie.
 
-The cookie holds the same bearer token the API takes; every request authenticates it against
-the token table (a revoked token stops working at once). Forms carry a CSRF token derived
+The cookie holds the same bearer token the API takes; ``session_token`` is the pages'
+``TokenReader``, so every request resolves it into the caller as the API does (a revoked token
+stops working at once). Forms carry a CSRF token derived
 from the session token (HMAC), and POSTs from another origin are refused, on top of
 SameSite=Strict.
 """
@@ -10,23 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
 from typing import Annotated, Final
 from urllib.parse import parse_qs
 
 from fastapi import Depends, HTTPException, Request, status
 
-from api.auth import Role, authenticate
-from api.deps import DbSession, Principal
+from api.auth import NotSignedIn
 
 SESSION_COOKIE: Final = "farmtel_session"
 SESSION_MAX_AGE_S: Final = 12 * 3600
 MAX_FORM_BYTES: Final = 64 * 1024
 _CSRF_CONTEXT: Final = b"farmtel-web-csrf-v1"
-
-
-class LoginRequired(Exception):
-    """No valid session: the handler redirects to the sign-in page."""
 
 
 class CsrfError(Exception):
@@ -48,32 +43,6 @@ def session_token(request: Request) -> str | None:
 def csrf_token(token: str) -> str:
     """The CSRF token of a session (stable for the session, useless without it)."""
     return hmac.new(token.encode(), _CSRF_CONTEXT, hashlib.sha256).hexdigest()[:40]
-
-
-def web_principal(request: Request, session: DbSession) -> Principal:
-    """The signed-in user; ``LoginRequired`` without a live token in the cookie."""
-    token = session_token(request)
-    row = authenticate(session, token) if token else None
-    if row is None:
-        raise LoginRequired
-    return Principal(row.id, row.name, Role(row.role), dict(row.scope or {}))
-
-
-def require_web(*roles: Role) -> Callable[..., Principal]:
-    """A dependency admitting signed-in users of ``roles`` (403 page for the others)."""
-
-    def check(principal: Annotated[Principal, Depends(web_principal)]) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "role")
-        return principal
-
-    return check
-
-
-Viewer = Annotated[Principal, Depends(require_web(Role.ADMIN, Role.AGRONOMIST, Role.BUREAU))]
-FieldStaffUser = Annotated[Principal, Depends(require_web(Role.ADMIN, Role.AGRONOMIST))]
-BureauUser = Annotated[Principal, Depends(require_web(Role.ADMIN, Role.BUREAU))]
-AdminUser = Annotated[Principal, Depends(require_web(Role.ADMIN))]
 
 
 def _same_origin(request: Request) -> bool:
@@ -108,7 +77,7 @@ async def checked_form(request: Request) -> dict[str, str]:
     form = await read_form(request)
     token = session_token(request)
     if token is None:
-        raise LoginRequired
+        raise NotSignedIn
     if not hmac.compare_digest(form.get("csrf", ""), csrf_token(token)):
         raise CsrfError
     return form

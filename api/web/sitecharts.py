@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from analytics.agronomy import thi_nrc, vapour_pressure_deficit_kpa
 from analytics.water.records import FieldAdvice, FieldDay
 from analytics.water.soil import soil_from_attributes
+from api.usecases.alerts import rule_param
+from api.usecases.devices import site_devices
 from api.web.charts import (
     Band,
     Chart,
@@ -25,12 +27,11 @@ from api.web.charts import (
     Series,
     Window,
     chart,
-    cst_day_start_ms,
     windows,
 )
-from api.web.data import rule_param, site_devices
 from api.web.i18n import Translator
 from devices.registry import Device, Site
+from storage.clock import DAY_MS, cst_midnight_ms
 from storage.telemetry import Aggregation, TelemetryStore
 
 MU_M2 = 666.67
@@ -122,7 +123,7 @@ def field_view(session: Session, store: TelemetryStore, site: Site, w: Window,
             lines.append(Line(t("field.raw_line"), theta_t, short=t("field.raw_short")))
     view.charts.append(chart("vwc", t("field.vwc"), "%", parts, unit2="mm", lines=lines,
                              bar_width_s=w.every_s))
-    day_ms = [cst_day_start_ms(d.day) for d in days]
+    day_ms = [cst_midnight_ms(d.day) for d in days]
 
     def daily(values: list[float | None]) -> dict[int, float | None]:
         return dict(zip(day_ms, values, strict=True))
@@ -153,7 +154,7 @@ def _soil(site: Site) -> float | None:
 
 def _field_days(session: Session, site_id: str, w: Window) -> list[FieldDay]:
     """Daily balance rows in the window (at least the last week, for short windows)."""
-    span_days = max(MIN_DAILY_DAYS, (w.end_ms - w.start_ms) // 86_400_000)
+    span_days = max(MIN_DAILY_DAYS, (w.end_ms - w.start_ms) // DAY_MS)
     first = w.end_day - timedelta(days=span_days - 1)
     return list(session.scalars(select(FieldDay).where(
         FieldDay.site_id == site_id, FieldDay.day >= first, FieldDay.day <= w.end_day)

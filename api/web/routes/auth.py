@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from api.auth import authenticate
+from api.auth import principal_for_token
 from api.deps import DbSession
 from api.web.render import render
 from api.web.session import (
@@ -35,8 +35,7 @@ def login(request: Request, form: Form, session: DbSession) -> Response:
     """Check the token; on success set the session cookie and go where the user was going."""
     token = form.get("token", "").strip()
     base = base_path(request)
-    row = authenticate(session, token) if token and len(token) <= 256 else None
-    if row is None:
+    if principal_for_token(session, token) is None:
         return render(request, "login.html",
                       {"next": form.get("next", ""), "error": True, "signed_out": False},
                       status_code=status.HTTP_401_UNAUTHORIZED)

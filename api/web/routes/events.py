@@ -19,14 +19,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Role, authenticate
-from api.deps import ApiServices, Principal
-from api.web import data
+from api.auth import NotSignedIn, Principal, Role, principal_for_token
+from api.services import ApiServices
+from api.usecases.alerts import changed_alerts, last_event_id, unresolved_counts
 from api.web.app_state import live_settings
 from api.web.i18n import Translator
 from api.web.render import translator
 from api.web.routes.overview import alert_items
-from api.web.session import LoginRequired, base_path, session_token
+from api.web.session import base_path, session_token
 
 router = APIRouter()
 
@@ -35,12 +35,8 @@ RETRY_MS = 2000
 
 
 def _authenticate(services: ApiServices, token: str | None) -> Principal | None:
-    if not token:
-        return None
     with services.sessions() as session:
-        row = authenticate(session, token)
-        return None if row is None else Principal(row.id, row.name, Role(row.role),
-                                                  dict(row.scope or {}))
+        return principal_for_token(session, token)
 
 
 def poll(services: ApiServices, token: str | None, after: int, t: Translator,
@@ -52,12 +48,12 @@ def poll(services: ApiServices, token: str | None, after: int, t: Translator,
         return None
     with services.sessions() as session:
         if principal.role is Role.BUREAU:
-            newest = data.last_event_id(session)
+            newest = last_event_id(session)
             items: list[dict[str, Any]] = []
         else:
-            alerts, newest = data.changed_alerts(session, principal, after)
+            alerts, newest = changed_alerts(session, principal, after)
             items = alert_items(session, alerts, t, base)
-        counts = data.alert_counts(session, principal) if newest != after else {}
+        counts = unresolved_counts(session, principal) if newest != after else {}
     return items, counts, newest
 
 
@@ -73,7 +69,7 @@ async def events(request: Request, after: int = 0) -> Response:
     token = session_token(request)
     principal = await run_in_threadpool(_authenticate, services, token)
     if principal is None:
-        raise LoginRequired
+        raise NotSignedIn
     settings = live_settings(request.app)
     if request.app.state.live_streams >= settings.max_streams:
         return PlainTextResponse("too many live streams", 503, headers={"Retry-After": "30"})

@@ -10,12 +10,15 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from analytics.alerts.store import Alert
-from api.auth import Role
-from api.deps import DbSession, Principal, Services
-from api.web import data
+from api.auth import Principal, Role
+from api.deps import AnyRole, DbSession, Services
+from api.usecases.alerts import SEVERITIES, AlertFilters, last_event_id, list_alerts
+from api.usecases.overview import CountyRow, county_overview
+from api.usecases.registry import names
 from api.web.i18n import Translator
+from api.web.labels import SEVERITY_ICONS, county_names
 from api.web.render import fmt_cst, render, translator
-from api.web.session import Viewer, base_path
+from api.web.session import base_path
 from devices.registry import Site
 
 router = APIRouter()
@@ -26,12 +29,12 @@ LIVE_ITEMS = 15
 def alert_items(session: Session, alerts: Sequence[Alert], t: Translator,
                 base: str) -> list[dict[str, Any]]:
     """Alerts as the overview's live list shows them (also sent by the event stream)."""
-    sites = data.names(session, Site, (a.site_id for a in alerts))
-    counties = data.county_names(session, t)
+    sites = names(session, Site, (a.site_id for a in alerts))
+    counties = county_names(session, t)
     return [{
         "id": a.id, "url": f"{base}/alerts/{a.id}", "severity": a.severity,
         "severity_label": t(f"severity.{a.severity}"),
-        "icon": data.SEVERITY_ICONS.get(a.severity, "●"), "state": a.state,
+        "icon": SEVERITY_ICONS.get(a.severity, "●"), "state": a.state,
         "state_label": t(f"state.{a.state}"), "title": t.pick(a.title_zh, a.title_en),
         "where": " · ".join(x for x in (counties.get(a.county_id, a.county_id),
                                         sites.get(a.site_id, a.site_id)) if x),
@@ -45,24 +48,21 @@ def field_staff(principal: Principal) -> bool:
 
 
 @router.get("/")
-def overview(request: Request, principal: Viewer, session: DbSession,
+def overview(request: Request, principal: AnyRole, session: DbSession,
              services: Services) -> Response:
     """Counties and the live list of the newest alerts."""
     t = translator(request)
-    rows = data.county_overview(session, services, principal, t)
-    total = data.CountyRow("", t("overview.total"), "")
+    rows = county_overview(session, services.store, principal)
+    total = CountyRow("", t("overview.total"), t("overview.total"), "")
     for r in rows:
-        total.devices += r.devices
-        total.online += r.online
-        for sev, n in r.alerts.items():
-            total.alerts[sev] += n
+        total.add(r)
     items: list[dict[str, Any]] = []
     if field_staff(principal):
-        alerts = data.list_alerts(session, principal, data.AlertFilters(state=""), LIVE_ITEMS)
+        alerts = list_alerts(session, principal, AlertFilters(state=""), LIVE_ITEMS)
         items = alert_items(session, alerts, t, base_path(request))
     return render(request, "overview.html", {
         "rows": rows, "total": total, "items": items, "live_items": field_staff(principal),
-        "last_event": data.last_event_id(session), "severities": data.SEVERITIES,
+        "last_event": last_event_id(session), "severities": SEVERITIES,
         "scoped": principal.role is Role.AGRONOMIST,
         "bureau": principal.role is Role.BUREAU,
     }, principal=principal, active="/")

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import DbSession, Services
-from api.web import data
+from api.deps import DbSession, FieldStaff, Services
+from api.usecases.alerts import AlertFilters, list_alerts, unresolved_by_site
+from api.usecases.devices import site_devices
+from api.usecases.registry import (
+    live_device_counts,
+    visible_counties,
+    visible_farms,
+    visible_sites,
+)
+from api.usecases.scope import visible_device, visible_site
 from api.web.charts import RANGES, Window, every_label, resolve_window
+from api.web.labels import county_names
 from api.web.render import fmt_cst, render, translator
-from api.web.session import FieldStaffUser
 from api.web.sitecharts import BUILDERS, SiteView, animal_tag, collar_view
+from storage.clock import now_ms
+from storage.errors import NotFound
 from storage.telemetry import TelemetryStore
 
 router = APIRouter()
@@ -23,10 +32,6 @@ SiteId = Annotated[str, Path(max_length=64)]
 DeviceId = Annotated[str, Path(max_length=128)]
 RangeParam = Annotated[str | None, Query(alias="range", max_length=8)]
 EndParam = Annotated[str | None, Query(max_length=10)]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _newest(store: TelemetryStore, device_ids: list[str]) -> int | None:
@@ -53,43 +58,41 @@ def _specs(view: SiteView, x_label: str) -> list[dict[str, object]]:
 
 
 @router.get("/sites")
-def sites_page(request: Request, principal: FieldStaffUser, session: DbSession,
+def sites_page(request: Request, principal: FieldStaff, session: DbSession,
                county: Annotated[str, Query(max_length=32)] = "",
                farm: Annotated[str, Query(max_length=64)] = "",
                kind: Annotated[str, Query(max_length=16)] = "") -> Response:
     """Every site in scope with its farm, county, devices and unresolved alerts."""
     t = translator(request)
-    rows = data.visible_sites(session, principal, county=county, farm=farm,
-                              kind=kind if kind in KINDS else "")
+    rows = visible_sites(session, principal, county=county or None, farm=farm or None,
+                         kind=kind if kind in KINDS else None)
     site_ids = [s.id for s, _ in rows]
     return render(request, "sites.html", {
-        "rows": rows, "devices": data.device_counts(session, site_ids),
-        "alerts": data.open_alerts_by_site(session, site_ids),
-        "county_names": data.county_names(session, t),
+        "rows": rows, "devices": live_device_counts(session, site_ids),
+        "alerts": unresolved_by_site(session, site_ids),
+        "county_names": county_names(session, t),
         "county_options": [(c.id, t.pick(c.name_zh, c.name_en))
-                           for c in data.visible_counties(session, principal)],
-        "farm_options": [(f.id, f.name) for f in data.visible_farms(session, principal, county)],
+                           for c in visible_counties(session, principal)],
+        "farm_options": [(f.id, f.name)
+                         for f in visible_farms(session, principal, county or None)],
         "kind_options": [(k, t(f"kind.{k}")) for k in KINDS],
         "filters": {"county": county, "farm": farm, "kind": kind},
     }, principal=principal, active="/sites")
 
 
 @router.get("/sites/{site_id}")
-def site_page(request: Request, site_id: SiteId, principal: FieldStaffUser,
+def site_page(request: Request, site_id: SiteId, principal: FieldStaff,
               session: DbSession, services: Services, range_key: RangeParam = None,
               end: EndParam = None) -> Response:
     """A site's charts for the chosen range, aggregated to at most ~500 points each."""
     t = translator(request)
-    found = data.site_if_visible(session, principal, site_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown site")
-    site, farm = found
-    devices = data.site_devices(session, site.id)
-    w = resolve_window(range_key, end, _now_ms())
+    site, farm = visible_site(session, principal, site_id)
+    devices = site_devices(session, site.id)
+    w = resolve_window(range_key, end, now_ms())
     builder = BUILDERS.get(site.kind)
     view = builder(session, services.store, site, w, t) if builder else SiteView()
-    county = data.county_names(session, t).get(farm.county_id, farm.county_id)
-    alerts = data.list_alerts(session, principal, data.AlertFilters(site=site.id), 20)
+    county = county_names(session, t).get(farm.county_id, farm.county_id)
+    alerts = list_alerts(session, principal, AlertFilters(site=site.id), 20)
     return render(request, "site.html", {
         "site": site, "farm": farm, "county": county, "view": view, "alerts": alerts,
         "devices": devices,
@@ -99,23 +102,22 @@ def site_page(request: Request, site_id: SiteId, principal: FieldStaffUser,
 
 
 @router.get("/animals/{device_id}")
-def animal_page(request: Request, device_id: DeviceId, principal: FieldStaffUser,
+def animal_page(request: Request, device_id: DeviceId, principal: FieldStaff,
                 session: DbSession, services: Services, range_key: RangeParam = None,
                 end: EndParam = None) -> Response:
     """A collar's animal: body temperature, activity and rumination."""
     t = translator(request)
-    found = data.device_if_visible(session, principal, device_id)
-    if found is None or found[0].type != "livestock_collar":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown animal")
-    device, site, farm = found
-    w = resolve_window(range_key, end, _now_ms())
+    device, site, farm = visible_device(session, principal, device_id)
+    if device.type != "livestock_collar":
+        raise NotFound("unknown animal")
+    w = resolve_window(range_key, end, now_ms())
     view = collar_view(session, services.store, device, w, t)
-    alerts = [a for a in data.list_alerts(session, principal, data.AlertFilters(site=site.id), 100)
+    alerts = [a for a in list_alerts(session, principal, AlertFilters(site=site.id), 100)
               if a.device_id == device.id]
     return render(request, "animal.html", {
         "device": device, "tag": animal_tag(device), "site": site, "farm": farm,
         "view": view, "alerts": alerts,
-        "county": data.county_names(session, t).get(farm.county_id, farm.county_id),
+        "county": county_names(session, t).get(farm.county_id, farm.county_id),
         "charts_json": _specs(view, t("common.time")),
         **_range_context(request, w, _newest(services.store, [device.id])),
     }, principal=principal, active="/sites")

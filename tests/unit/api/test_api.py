@@ -9,7 +9,7 @@ from api.auth import Role, issue_token
 from devices.credentials import verify_password
 from devices.registry import Device
 from farmtel.runtime import build_api
-from ingest.pipeline import now_ms
+from storage.clock import now_ms
 from storage.factory import open_store
 from storage.telemetry import Reading
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from farmtel.runtime import build_api
-from ingest.pipeline import now_ms
+from storage.clock import now_ms
 from storage.factory import open_store
 from storage.telemetry import Reading
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry

@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import Role, issue_token
-from api.routes import telemetry
+from api.usecases import telemetry
 from devices.provisioning import provision_device
 from devices.registry import Farm, Site
 from farmtel.runtime import build_api
-from ingest.pipeline import now_ms
+from storage.clock import now_ms
 from storage.factory import open_store
 from storage.telemetry import Reading
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry

@@ -24,7 +24,7 @@ from api.auth import ApiToken, Role, issue_token
 from devices.provisioning import provision_device
 from devices.registry import Device, Farm, Site
 from farmtel.runtime import build_api
-from ingest.pipeline import now_ms
+from storage.clock import now_ms
 from storage.factory import open_store
 from storage.telemetry import Reading
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry
@@ -97,8 +97,8 @@ def _keys(doc) -> set[str]:
 
 
 def _app_routes(app) -> set[tuple[str, str]]:
-    return {(m, c.path) for c in iter_route_contexts(app.routes)
-            if isinstance(c.original_route, APIRoute) for m in c.original_route.methods}
+    return {(m, c.path or "") for c in iter_route_contexts(app.routes)
+            if isinstance(c.original_route, APIRoute) for m in c.original_route.methods or ()}
 
 
 @pytest.fixture

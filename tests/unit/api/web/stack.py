@@ -5,7 +5,6 @@ per role. Shared by the unit page tests and the browser tests."""
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,18 +16,16 @@ from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.periods import range_period
 from analytics.indicators.snapshots import take_monthly_snapshot, take_snapshot
 from api.auth import Role, issue_token
-from api.web.charts import DAY_MS, cst_day_start_ms
 from devices.directory import load_devices
 from devices.registry import Device
-from farmtel.alerting import build_alert_service
-from farmtel.runtime import Metadata, open_metadata
-from farmtel.scenario import run_summer_drought
-from simulators.fleet import FleetRunner, ensure_fleet, load_fleet
+from farmtel.runtime import Metadata, build_alert_service, open_metadata
+from simulators.fleet import ensure_fleet, load_fleet
+from simulators.runner import FleetRunner
+from simulators.scenario import run_summer_drought
 from simulators.sink import StoreSink
+from storage.clock import DAY_MS, HOUR_MS, cst_midnight_ms, now_ms
 from storage.sqlite import SqliteTelemetryStore
 from tests.helpers import ADMIN_TOKEN, settings_for
-
-HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -64,7 +61,7 @@ def build_stack(tmp_path: Path, *, devices: int = 50, days: int = 7, seed: int =
         with meta.sessions() as s:
             infos = load_devices(s)
         sink = StoreSink(store, infos, on_written=alerts.submit_readings)
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         runner = FleetRunner(load_fleet(meta.sessions, devices), sink, seed=seed,
                              start_ms=now - 2 * HOUR_MS, first_report_within_s=0.001)
         t = now - 2 * HOUR_MS
@@ -79,11 +76,11 @@ def build_stack(tmp_path: Path, *, devices: int = 50, days: int = 7, seed: int =
     config = IndicatorConfig()
     after_july = int(datetime(start.year, 8, 2, tzinfo=UTC).timestamp() * 1000)
     take_monthly_snapshot(meta.sessions, store, now_ms=after_july, config=config)
-    take_monthly_snapshot(meta.sessions, store, now_ms=time.time_ns() // 1_000_000, config=config)
+    take_monthly_snapshot(meta.sessions, store, now_ms=now_ms(), config=config)
     with meta.sessions() as s:  # the bureau's own snapshot of the drought days
-        first = cst_day_start_ms(start)
+        first = cst_midnight_ms(start)
         take_snapshot(s, store, period=range_period(first, first + days * DAY_MS),
-                      now_ms=time.time_ns() // 1_000_000, config=config, created_by="市农业农村局")
+                      now_ms=now_ms(), config=config, created_by="市农业农村局")
     with meta.sessions() as s, s.begin():
         agronomist = issue_token(s, name="王农技", role=Role.AGRONOMIST,
                                  scope={"counties": ["shuocheng"]})

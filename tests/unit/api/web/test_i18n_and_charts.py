@@ -14,8 +14,9 @@ from api.web.charts import Band, Chart, Line, Series, pick_every, resolve_window
 from api.web.i18n import EN, MESSAGES, ZH, Translator, normalise_lang
 from api.web.render import fmt_cst, json_script
 from api.web.session import csrf_token, safe_next
+from storage.clock import DAY_MS, HOUR_MS, cst_midnight_ms
 
-WEB = Path(__file__).resolve().parents[3] / "api" / "web"
+WEB = Path(__file__).resolve().parents[4] / "api" / "web"
 KEY_CALL = re.compile(r"""\bt\(\s*["']([a-z0-9_.]+)["']\s*[,)]""")
 PREFIX_CALL = re.compile(r"""\bt\(\s*["']([a-z0-9_.]+[._])["']\s*~""")
 FSTRING_CALL = re.compile(r"""\bt\(f["']([a-z0-9_.]+[._])\{""")
@@ -83,12 +84,12 @@ def test_windows_keep_charts_under_500_points(days):
 
 
 def test_resolve_window_defaults_and_end_day():
-    now = charts.cst_day_start_ms(date(2026, 11, 24)) + 10 * 3_600_000  # 10:00 CST
+    now = cst_midnight_ms(date(2026, 11, 24)) + 10 * HOUR_MS  # 10:00 CST
     w = resolve_window(None, None, now)
-    assert (w.key, w.end_ms, w.end_ms - w.start_ms) == ("7d", now, 7 * charts.DAY_MS)
+    assert (w.key, w.end_ms, w.end_ms - w.start_ms) == ("7d", now, 7 * DAY_MS)
     assert not w.explicit_end and w.every_s == 1800
     w = resolve_window("30d", "2026-07-17", now)
-    assert w.end_ms == charts.cst_day_start_ms(date(2026, 7, 18)) and w.explicit_end
+    assert w.end_ms == cst_midnight_ms(date(2026, 7, 18)) and w.explicit_end
     assert w.end_day == date(2026, 7, 17) and w.every_s == 7200
     assert resolve_window("5y", "not-a-date", now).key == "7d"
     assert resolve_window("1d", "2099-01-01", now).end_ms == now  # never past now

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from analytics.alerts.store import Alert, AlertEvent
-from api.deps import ApiServices
+from api.services import ApiServices
 from api.web import LiveSettings, create_web_app
 from api.web.charts import MAX_POINTS
 from api.web.session import SESSION_COOKIE
@@ -36,6 +36,13 @@ def _charts(html: str) -> list[dict]:
     m = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html, re.S)
     assert m
     return json.loads(m.group(1))
+
+
+def _first(pattern: str, text: str) -> str:
+    """The first group of ``pattern``'s first match in ``text`` (which must match)."""
+    found = re.search(pattern, text)
+    assert found, pattern
+    return found.group(1)
 
 
 def test_pages_need_sign_in_and_remember_where_you_were_going(client):
@@ -214,7 +221,7 @@ def test_devices_and_provisioning_shows_credentials_once(client, stack):
             "site_id": site, "gateway_id": "", "attributes": '{"depth_cm": 40}'}
     r = client.post("/web/devices/new", data=data)
     assert r.status_code == 201 and r.headers["cache-control"] == "no-store"
-    password = re.search(r'id="mqtt-password">([^<]+)<', r.text).group(1)
+    password = _first(r'id="mqtt-password">([^<]+)<', r.text)
     with stack.meta.sessions() as s:
         device = s.get(Device, "sm-web-test-01")
     assert device is not None and password not in device.password_hash
@@ -242,7 +249,7 @@ def test_indicators_page_and_csv(client, stack):
     r = client.post("/web/indicators/snapshots", data={"csrf": csrf, "start": start, "end": start},
                     follow_redirects=False)
     assert r.status_code == 303 and "taken=" in r.headers["location"]
-    snap = int(re.search(r"taken=(\d+)", r.headers["location"]).group(1))
+    snap = int(_first(r"taken=(\d+)", r.headers["location"]))
     csv_r = client.get(f"/web/indicators/snapshots/{snap}.csv")
     assert csv_r.status_code == 200 and csv_r.content.startswith("\ufeff".encode())
     assert client.get("/web/indicators?period=2026-13").status_code == 422
@@ -291,7 +298,7 @@ def test_live_stream_sends_changed_alerts_and_counts(stack):
         changed = s.get(AlertEvent, last).alert_id
     body = _stream(stack, stack.tokens["admin"], last - 1)
     assert "retry: 2000" in body and "event: alerts" in body and "event: summary" in body
-    items = json.loads(re.search(r"event: alerts\ndata: (.*)\n", body).group(1))
+    items = json.loads(_first(r"event: alerts\ndata: (.*)\n", body))
     assert items[0]["id"] == changed and items[0]["url"].endswith(f"/alerts/{changed}")
     assert f"id: {last}\n" in body
     bureau = _stream(stack, stack.tokens["bureau"], last - 1)

@@ -1,0 +1,199 @@
+"""Devices: status (last seen, online by expected interval, battery), newest values,
+provisioning, credential rotation and revocation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.services import ApiServices
+from api.usecases.scope import farm_clause, visible_device
+from devices.catalogue import DEVICE_TYPES, QUANTITIES
+from devices.contract import telemetry_topic
+from devices.provisioning import (
+    IssuedCredentials,
+    provision_device,
+    revoke_device,
+    rotate_credentials,
+)
+from devices.registry import Device, Farm, Site
+from storage.clock import from_ms, now_ms
+from storage.errors import NotFound
+from storage.telemetry import Reading, TelemetryStore
+
+OFFLINE_AFTER_INTERVALS: Final = 3
+"""A device is offline after missing this many expected reports."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A device as the fleet view shows it."""
+
+    device_id: str
+    type: str
+    site_id: str
+    farm_id: str
+    county_id: str
+    gateway_id: str | None
+    attributes: dict[str, Any]
+    revoked: bool
+    last_seen: datetime | None
+    online: bool
+    battery_v: float | None
+    report_interval_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatestValue:
+    """The newest value of one quantity of a device."""
+
+    quantity: str
+    unit: str
+    value: float
+    ts: datetime
+    quality: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    """What provisioning a device takes."""
+
+    device_id: str
+    type: str
+    site_id: str
+    gateway_id: str | None = None
+    attributes: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCredentials:
+    """MQTT credentials, shown once, and where the device publishes."""
+
+    device_id: str
+    mqtt_username: str
+    mqtt_password: str
+    telemetry_topic: str
+
+
+def _rows(session: Session, device_id: str | None = None,
+          scope: ColumnElement[bool] | None = None) -> list[tuple[Device, str, str]]:
+    q = (select(Device, Site.farm_id, Farm.county_id)
+         .join(Site, Device.site_id == Site.id).join(Farm, Site.farm_id == Farm.id)
+         .order_by(Device.id))
+    if scope is not None:
+        q = q.where(scope)
+    if device_id is not None:
+        q = q.where(Device.id == device_id)
+    return [(d, f, c) for d, f, c in session.execute(q)]
+
+
+def _status(rows: list[tuple[Device, str, str]], latest: list[Reading]) -> list[DeviceStatus]:
+    last_seen: dict[str, int] = {}
+    battery: dict[str, float] = {}
+    for r in latest:
+        last_seen[r.device_id] = max(last_seen.get(r.device_id, 0), r.ts_ms)
+        if r.quantity == "battery_v":
+            battery[r.device_id] = r.value
+    for d, _, _ in rows:  # a gateway is as fresh as the newest record it forwarded
+        if d.gateway_id is not None and d.id in last_seen:
+            last_seen[d.gateway_id] = max(last_seen.get(d.gateway_id, 0), last_seen[d.id])
+    now = now_ms()
+    out = []
+    for d, farm_id, county_id in rows:
+        interval = DEVICE_TYPES[d.type].report_interval_s
+        seen = last_seen.get(d.id)
+        out.append(DeviceStatus(
+            device_id=d.id, type=d.type, site_id=d.site_id, farm_id=farm_id, county_id=county_id,
+            gateway_id=d.gateway_id, attributes=d.attributes, revoked=d.revoked_at is not None,
+            last_seen=from_ms(seen) if seen is not None else None,
+            online=seen is not None and now - seen <= OFFLINE_AFTER_INTERVALS * interval * 1000,
+            battery_v=battery.get(d.id), report_interval_s=interval,
+        ))
+    return out
+
+
+def device_statuses(session: Session, store: TelemetryStore, principal: Principal,
+                    site_id: str | None = None) -> list[DeviceStatus]:
+    """Every device in scope (optionally of one site) with its status, by id."""
+    rows = _rows(session, scope=farm_clause(principal))
+    if site_id is not None:
+        rows = [r for r in rows if r[0].site_id == site_id]
+    latest = store.latest([d.id for d, _, _ in rows]) if rows else []
+    return _status(rows, latest)
+
+
+def device_status(session: Session, store: TelemetryStore, principal: Principal,
+                  device_id: str) -> DeviceStatus:
+    """One device in scope with its status (``NotFound`` otherwise)."""
+    rows = _rows(session, device_id, scope=farm_clause(principal))
+    if not rows:
+        raise NotFound("unknown device")
+    return _status(rows, store.latest([device_id]))[0]
+
+
+def latest_values(session: Session, store: TelemetryStore, principal: Principal,
+                  device_id: str) -> list[LatestValue]:
+    """The newest value of each quantity of a device in scope, by quantity."""
+    visible_device(session, principal, device_id)
+    by_q = {r.quantity: r for r in store.latest([device_id])}
+    return [LatestValue(quantity=q, unit=QUANTITIES[q].unit, value=r.value, ts=from_ms(r.ts_ms),
+                        quality=int(r.quality))
+            for q, r in sorted(by_q.items()) if q in QUANTITIES]
+
+
+def _credentials(session: Session, issued: IssuedCredentials) -> DeviceCredentials:
+    device = session.get(Device, issued.device_id)
+    assert device is not None
+    farm_id = device.site.farm_id
+    return DeviceCredentials(device_id=issued.device_id, mqtt_username=issued.mqtt_username,
+                             mqtt_password=issued.mqtt_password,
+                             telemetry_topic=telemetry_topic(farm_id, issued.device_id))
+
+
+def provision(session: Session, services: ApiServices, new: NewDevice) -> DeviceCredentials:
+    """Register a device and issue its MQTT credentials (``InvalidInput`` for a bad id, type,
+    site or gateway, ``Conflict`` if it exists)."""
+    issued = provision_device(session, device_id=new.device_id, device_type=new.type,
+                              site_id=new.site_id, attributes=new.attributes,
+                              gateway_id=new.gateway_id)
+    session.commit()
+    services.on_registry_change()
+    return _credentials(session, issued)
+
+
+def rotate(session: Session, services: ApiServices, device_id: str) -> DeviceCredentials:
+    """A new MQTT password for a device; the old one stops working (``NotFound``,
+    ``Conflict`` when revoked)."""
+    issued = rotate_credentials(session, device_id)
+    credentials = _credentials(session, issued)
+    session.commit()
+    services.on_registry_change()
+    return credentials
+
+
+def revoke(session: Session, services: ApiServices, device_id: str) -> DeviceStatus:
+    """Revoke a device (idempotent; ``NotFound`` if unknown); its status afterwards."""
+    changed = revoke_device(session, device_id)
+    session.commit()
+    if changed:
+        services.on_registry_change()
+    return _status(_rows(session, device_id), services.store.latest([device_id]))[0]
+
+
+def gateways(session: Session) -> list[Device]:
+    """Live gateways (what a new device may report through)."""
+    return list(session.scalars(select(Device).where(Device.type == "gateway",
+                                                     Device.revoked_at.is_(None))
+                                .order_by(Device.id)))
+
+
+def site_devices(session: Session, site_id: str) -> list[Device]:
+    """The live (not revoked) devices of a site the caller was shown."""
+    return list(session.scalars(select(Device).where(Device.site_id == site_id,
+                                                     Device.revoked_at.is_(None))
+                                .order_by(Device.id)))
