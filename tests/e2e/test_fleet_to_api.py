@@ -43,8 +43,10 @@ class RecordingPublisher(ReliablePublisher):
         from devices.contract import parse_ts_ms
 
         for rec in records:
+            ts = parse_ts_ms(rec["ts"])
+            assert ts is not None
             for q, v in rec["readings"].items():
-                self.sent[(rec["device_id"], q, parse_ts_ms(rec["ts"]))] = v
+                self.sent[(rec["device_id"], q, ts)] = v
         return super().publish_gateway(farm_id, gateway_id, records)
 
 

@@ -43,8 +43,8 @@ class SilencingSink:
     def __init__(self, inner: StoreSink, silenced: set[str], since_ms: int) -> None:
         self.inner, self.silenced, self.since_ms = inner, silenced, since_ms
 
-    def _lost(self, device_id: str, ts_ms: int) -> bool:
-        return device_id in self.silenced and ts_ms >= self.since_ms
+    def _lost(self, device_id: str, ts_ms: int | None) -> bool:
+        return device_id in self.silenced and ts_ms is not None and ts_ms >= self.since_ms
 
     def connect(self) -> None:
         self.inner.connect()
@@ -77,7 +77,8 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _by_scope(body: dict[str, Any], key: str) -> dict[str, float | None]:
+def _by_scope(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """Each scope's value of indicator ``key`` (decoded JSON: a number or None)."""
     return {s["scope"]: next(i["value"] for i in s["indicators"] if i["key"] == key)
             for s in body["scopes"]}
 

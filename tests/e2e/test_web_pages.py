@@ -107,7 +107,11 @@ class Problems:
 
     def watch(self, page: Any) -> Any:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        def on_console(m: Any) -> None:
+            if m.type == "error":
+                self.errors.append(m.text)
+
+        page.on("console", on_console)
         return page
 
     def check(self, *, allow: tuple[str, ...] = ()) -> None:
