@@ -47,6 +47,7 @@ servers:
 		fi; \
 	fi
 
+# ruff over the whole tree; mypy over every package, tests/ and bench/ (pyproject.toml).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
