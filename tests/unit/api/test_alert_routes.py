@@ -9,6 +9,7 @@ from analytics.alerts.rules import Severity, SubjectType
 from analytics.alerts.store import AlertRepository
 from analytics.alerts.transitions import Transition, TransitionKind
 from api.auth import Role, issue_token
+from devices.provisioning import create_farm, create_site
 from devices.registry import Farm, Site
 from farmtel.runtime import build_api
 from storage.factory import open_store
@@ -28,8 +29,8 @@ def env(tmp_path):
     settings = settings_for(tmp_path)
     meta = small_registry(settings, {"sm-1": "soil_moisture"})
     with meta.sessions() as s, s.begin():
-        s.add(Farm(id="farm-y", name="右玉农场", county_id="youyu"))
-        s.add(Site(id="field-y", farm_id="farm-y", kind="field", name="地", area_mu=10))
+        create_farm(s, Farm(id="farm-y", name="右玉农场", county_id="youyu"))
+        create_site(s, Site(id="field-y", farm_id="farm-y", kind="field", name="地", area_mu=10))
         tokens = {name: issue_token(s, name=name, role=Role.AGRONOMIST, scope=scope)
                   for name, scope in (("a", {"counties": ["shuocheng"]}),
                                       ("b", {"farms": ["farm-y"]}))}

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import Role, issue_token
 from api.usecases import telemetry
-from devices.provisioning import provision_device
+from devices.provisioning import create_farm, create_site, provision_device
 from devices.registry import Farm, Site
 from farmtel.runtime import build_api
 from storage.clock import now_ms
@@ -27,9 +27,9 @@ def env(tmp_path):
     meta = small_registry(settings, {"sm-1": "soil_moisture", "sm-2": "soil_moisture",
                                      "col-1": "livestock_collar"})
     with meta.sessions() as s, s.begin():
-        s.add(Farm(id="farm-y", name="y", county_id="youyu"))
+        create_farm(s, Farm(id="farm-y", name="y", county_id="youyu"))
         s.flush()
-        s.add(Site(id="field-y", farm_id="farm-y", kind="field", name="y"))
+        create_site(s, Site(id="field-y", farm_id="farm-y", kind="field", name="y"))
         s.flush()
         provision_device(s, device_id="sm-y", device_type="soil_moisture", site_id="field-y")
         agro = issue_token(s, name="agro", role=Role.AGRONOMIST, scope={"farms": ["farm-a"]})

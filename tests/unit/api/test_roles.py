@@ -21,7 +21,7 @@ from analytics.indicators import definitions as d
 from analytics.indicators.serialize import DETAIL_KEYS
 from analytics.indicators.targets import packaged_target_set
 from api.auth import ApiToken, Role, issue_token
-from devices.provisioning import provision_device
+from devices.provisioning import create_farm, create_site, provision_device
 from devices.registry import Device, Farm, Site
 from farmtel.runtime import build_api
 from storage.clock import now_ms
@@ -108,9 +108,9 @@ def env(tmp_path):
     settings = settings_for(tmp_path)
     meta = small_registry(settings, {"sm-1": "soil_moisture", "col-1": "livestock_collar"})
     with meta.sessions() as s, s.begin():
-        s.add(Farm(id="farm-y", name="右玉合作社", county_id="youyu", township="新城镇"))
+        create_farm(s, Farm(id="farm-y", name="右玉合作社", county_id="youyu", township="新城镇"))
         s.flush()
-        s.add(Site(id="field-y", farm_id="farm-y", kind="field", name="燕麦地", area_mu=80))
+        create_site(s, Site(id="field-y", farm_id="farm-y", kind="field", name="燕麦地", area_mu=80))
         s.flush()
         provision_device(s, device_id="sm-y", device_type="soil_moisture", site_id="field-y")
         tokens = {
@@ -211,9 +211,9 @@ def test_bureau_sees_aggregates_only(env):
     # three farms in farm-a's township: that group is shown, the Youyu one is not
     with meta.sessions() as s, s.begin():
         for n in (1, 2):
-            s.add(Farm(id=f"farm-a{n}", name="x", county_id="shuocheng", township="北旺庄"))
+            create_farm(s, Farm(id=f"farm-a{n}", name="x", county_id="shuocheng", township="北旺庄"))
             s.flush()
-            s.add(Site(id=f"f-a{n}", farm_id=f"farm-a{n}", kind="field", name="x", area_mu=10))
+            create_site(s, Site(id=f"f-a{n}", farm_id=f"farm-a{n}", kind="field", name="x", area_mu=10))
             s.flush()
             provision_device(s, device_id=f"sm-a{n}", device_type="soil_moisture",
                              site_id=f"f-a{n}")
