@@ -1,4 +1,5 @@
-"""Request and response models of the API (pydantic, at the edge only)."""
+"""Request and response models of the API (pydantic, at the edge only); where a use case's
+own dataclass is the answer (``api.usecases.devices.DeviceStatus`` …), routes use it as is."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from api.usecases.devices import LatestValue
 
 
 class CountyOut(BaseModel):
@@ -55,41 +58,11 @@ class DeviceIn(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-class DeviceCredentials(BaseModel):
-    device_id: str
-    mqtt_username: str
-    mqtt_password: str = Field(description="Shown once; only a hash is stored.")
-    telemetry_topic: str
-
-
-class DeviceOut(BaseModel):
-    device_id: str
-    type: str
-    site_id: str
-    farm_id: str
-    county_id: str
-    gateway_id: str | None
-    attributes: dict[str, Any]
-    revoked: bool
-    last_seen: datetime | None
-    online: bool
-    battery_v: float | None
-    report_interval_s: int
-
-
-class LatestOut(BaseModel):
-    quantity: str
-    unit: str
-    value: float
-    ts: datetime
-    quality: int
-
-
 class DeviceLatestOut(BaseModel):
     device_id: str
     type: str
     site_id: str
-    values: list[LatestOut] = Field(description="Newest value per quantity, by quantity.")
+    values: list[LatestValue] = Field(description="Newest value per quantity, by quantity.")
 
 
 class PointOut(BaseModel):

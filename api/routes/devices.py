@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import Admin, DbSession, FieldStaff, Services
-from api.schemas import DeviceCredentials, DeviceIn, DeviceOut, LatestOut
+from api.schemas import DeviceIn
 from api.usecases import devices as uc
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-@router.get("", response_model=list[DeviceOut])
+@router.get("", response_model=list[uc.DeviceStatus])
 def list_devices(principal: FieldStaff, session: DbSession, services: Services,
                  site_id: str | None = None) -> list[uc.DeviceStatus]:
     """Every device (an agronomist's: of its scope) with its status (last seen, online by
@@ -19,7 +19,7 @@ def list_devices(principal: FieldStaff, session: DbSession, services: Services,
     return uc.device_statuses(session, services.store, principal, site_id)
 
 
-@router.post("", response_model=DeviceCredentials, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=uc.DeviceCredentials, status_code=status.HTTP_201_CREATED)
 def create_device(body: DeviceIn, _: Admin, session: DbSession,
                   services: Services) -> uc.DeviceCredentials:
     """Provision a device; its MQTT password is in this response and nowhere else."""
@@ -28,21 +28,21 @@ def create_device(body: DeviceIn, _: Admin, session: DbSession,
         gateway_id=body.gateway_id, attributes=body.attributes))
 
 
-@router.get("/{device_id}", response_model=DeviceOut)
+@router.get("/{device_id}", response_model=uc.DeviceStatus)
 def get_device(device_id: str, principal: FieldStaff, session: DbSession,
                services: Services) -> uc.DeviceStatus:
     """One device with its status."""
     return uc.device_status(session, services.store, principal, device_id)
 
 
-@router.get("/{device_id}/latest", response_model=list[LatestOut])
+@router.get("/{device_id}/latest", response_model=list[uc.LatestValue])
 def latest(device_id: str, principal: FieldStaff, session: DbSession,
            services: Services) -> list[uc.LatestValue]:
     """The newest value of each quantity of a device."""
     return uc.latest_values(session, services.store, principal, device_id)
 
 
-@router.post("/{device_id}/rotate-credentials", response_model=DeviceCredentials)
+@router.post("/{device_id}/rotate-credentials", response_model=uc.DeviceCredentials)
 def rotate_device_credentials(device_id: str, _: Admin, session: DbSession,
                               services: Services) -> uc.DeviceCredentials:
     """Issue a new MQTT password (in this response only); the old one stops working.
@@ -53,7 +53,7 @@ def rotate_device_credentials(device_id: str, _: Admin, session: DbSession,
     return uc.rotate(session, services, device_id)
 
 
-@router.post("/{device_id}/revoke", response_model=DeviceOut)
+@router.post("/{device_id}/revoke", response_model=uc.DeviceStatus)
 def revoke(device_id: str, _: Admin, session: DbSession, services: Services) -> uc.DeviceStatus:
     """Revoke a device: the broker refuses its next connection, ingest dead-letters its data
     (``revoked_device``). Idempotent; history stays queryable."""

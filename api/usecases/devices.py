@@ -72,7 +72,8 @@ class NewDevice:
 
 @dataclass(frozen=True, slots=True)
 class DeviceCredentials:
-    """MQTT credentials, shown once, and where the device publishes."""
+    """MQTT credentials, shown once (only a hash of the password is stored), and where the
+    device publishes."""
 
     device_id: str
     mqtt_username: str
