@@ -142,3 +142,10 @@ def newest_values(session: Session, store: TelemetryStore, principal: Principal,
                         "quality": r.quality})
     return [{"device_id": d, "type": t, "site_id": s, "values": values.get(d, [])}
             for d, t, s in rows]
+
+
+def newest_ts_ms(store: TelemetryStore, device_ids: list[str]) -> int | None:
+    """When the newest reading of any of the devices (already shown to the caller) was taken
+    [UTC epoch ms]; None without any."""
+    latest = store.latest(device_ids) if device_ids else []
+    return max((r.ts_ms for r in latest), default=None)

@@ -17,13 +17,13 @@ from api.usecases.registry import (
     visible_sites,
 )
 from api.usecases.scope import visible_device, visible_site
+from api.usecases.telemetry import newest_ts_ms
 from api.web.charts import RANGES, Window, every_label, resolve_window
 from api.web.labels import county_names
 from api.web.render import fmt_cst, render, translator
 from api.web.sitecharts import BUILDERS, SiteView, animal_tag, collar_view
 from storage.clock import now_ms
 from storage.errors import NotFound
-from storage.telemetry import TelemetryStore
 
 router = APIRouter()
 
@@ -32,12 +32,6 @@ SiteId = Annotated[str, Path(max_length=64)]
 DeviceId = Annotated[str, Path(max_length=128)]
 RangeParam = Annotated[str | None, Query(alias="range", max_length=8)]
 EndParam = Annotated[str | None, Query(max_length=10)]
-
-
-def _newest(store: TelemetryStore, device_ids: list[str]) -> int | None:
-    """The newest reading of any of the devices [ms]."""
-    latest = store.latest(device_ids) if device_ids else []
-    return max((r.ts_ms for r in latest), default=None)
 
 
 def _range_context(request: Request, w: Window, newest: int | None) -> dict[str, object]:
@@ -97,7 +91,7 @@ def site_page(request: Request, site_id: SiteId, principal: FieldStaff,
         "site": site, "farm": farm, "county": county, "view": view, "alerts": alerts,
         "devices": devices,
         "charts_json": _specs(view, t("common.time")),
-        **_range_context(request, w, _newest(services.store, [d.id for d in devices])),
+        **_range_context(request, w, newest_ts_ms(services.store, [d.id for d in devices])),
     }, principal=principal, active="/sites")
 
 
@@ -119,5 +113,5 @@ def animal_page(request: Request, device_id: DeviceId, principal: FieldStaff,
         "view": view, "alerts": alerts,
         "county": county_names(session, t).get(farm.county_id, farm.county_id),
         "charts_json": _specs(view, t("common.time")),
-        **_range_context(request, w, _newest(services.store, [device.id])),
+        **_range_context(request, w, newest_ts_ms(services.store, [device.id])),
     }, principal=principal, active="/sites")

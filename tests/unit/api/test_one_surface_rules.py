@@ -3,6 +3,7 @@ localised page for the pages) and one token → caller resolution (bearer, cooki
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from analytics.alerts.rules import Severity, SubjectType
+from analytics.alerts.store import AlertRepository
+from analytics.alerts.transitions import Transition, TransitionKind
 from api.auth import Role, issue_token, principal_for_token
 from api.services import ApiServices
 from api.web import LiveSettings, create_web_app
@@ -73,6 +77,32 @@ def test_domain_errors_map_to_the_same_status_on_both_surfaces(env: Env) -> None
     assert env.client.get("/web/animals/sm-1").status_code == 404  # not a collar
     dup = {"device_id": "sm-1", "type": "soil_moisture", "site_id": "field-1"}
     assert env.client.post("/api/v1/devices", json=dup, headers=ADMIN).status_code == 409
+
+
+def test_acknowledge_by_api_and_resolve_by_page_walk_one_alert_through_one_lifecycle(
+        env: Env) -> None:
+    [opened] = AlertRepository(env.meta.sessions).apply([Transition(
+        TransitionKind.OPENED, "soil.vwc_drop", SubjectType.DEVICE, "sm-1", Severity.WARNING,
+        1_780_000_000_000, 1.0, 2.0, "标题", "title", device_id="sm-1", site_id="field-1",
+        farm_id="farm-a", county_id="shuocheng")])
+    alert_id = opened.alert_id
+    ack = env.client.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "看过"},
+                          headers=ADMIN)
+    assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
+    _sign_in(env.client, ADMIN_TOKEN)
+    page = env.client.get(f"/web/alerts/{alert_id}")
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert found and "看过" in page.text  # the page shows the API's change
+    form = {"csrf": found.group(1), "note": "浇过水"}
+    done = env.client.post(f"/web/alerts/{alert_id}/resolve", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    after = env.client.get(f"/api/v1/alerts/{alert_id}", headers=ADMIN).json()
+    assert after["state"] == "resolved" and [e["note"] for e in after["events"]][-2:] == [
+        "看过", "浇过水"]
+    again = env.client.post(f"/web/alerts/{alert_id}/resolve", data=form)
+    assert again.status_code == 409  # the same Conflict the API answers
+    assert env.client.post(f"/api/v1/alerts/{alert_id}/resolve", json={},
+                           headers=ADMIN).status_code == 409
 
 
 def _stream_status(web: TestClient, token: str | None) -> int:
