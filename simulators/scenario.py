@@ -3,7 +3,8 @@ field-water job and the alert engine running as they would have, day by day.
 
 ``summer-drought`` (default 14 days from 10 July): a hot dry spell over the whole city. Soil
 dries, the field-water job advises irrigation and opens depletion alerts; a simulated farmer
-follows the advice the next morning through the field's flow meter, and the alerts clear. The
+reads the day's advice and follows it the next morning through the field's flow meter, and
+the alerts clear. The
 barns' hot afternoons raise THI alerts. Everything lands in the API exactly as live data would.
 """
 
@@ -26,7 +27,7 @@ from storage.telemetry import TelemetryStore
 log = logging.getLogger(__name__)
 
 STEP_MS = 10 * MINUTE_MS
-FARMER_START_H = 6  # the farmer opens the valve at 06:00 local time
+FARMER_START_H = 6  # the farmer opens the valve at 06:00 local time of the day after the advice
 FARMER_HOURS = 6.0  # and delivers the advised volume over six hours
 
 
@@ -55,6 +56,7 @@ def run_summer_drought(meta: Metadata, store: TelemetryStore, alerts: AlertServi
     meters = {d.site_id: d.device_id for d in fleet
               if d.device_type == "flow_meter" and d.attributes.get("role") == "field"}
     report = ScenarioReport(days=days)
+    valve_opens: dict[str, int] = {}  # site -> when the farmer opens its valve [UTC ms]
     now = t0
     for day in range(days):
         end = t0 + (day + 1) * DAY_MS
@@ -68,10 +70,11 @@ def run_summer_drought(meta: Metadata, store: TelemetryStore, alerts: AlertServi
         report.advice_days += 1
         for site_id, volume in advice:
             meter = meters.get(site_id)
-            if meter is None:
+            if meter is None or valve_opens.get(site_id, 0) > end:  # none, or already planned
                 continue
+            valve_opens[site_id] = end + DAY_MS + FARMER_START_H * HOUR_MS
             runner.start_irrigation(meter, FARMER_HOURS * 3600, rate_m3_h=volume / FARMER_HOURS,
-                                    start_ms=end + FARMER_START_H * HOUR_MS)
+                                    start_ms=valve_opens[site_id])
             report.irrigations.append((today, site_id, volume))
     alerts.wait_idle(60)
     log.info("scenario summer-drought: %d days, %d records, %d irrigations", days,
