@@ -1,10 +1,12 @@
-"""Shared fixtures: real servers, started once per session, and fresh names per test."""
+"""Shared fixtures: real servers, started once per session, fresh names per test, and the
+telemetry store URL of both backends."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -34,3 +36,14 @@ def mosquitto_server() -> Iterator[MosquittoServer]:
     """A running Mosquitto 2 (anonymous, persistent), killed at the end of the session."""
     with MosquittoServer() as server:
         yield server
+
+
+@pytest.fixture(params=["sqlite", "influxdb"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The telemetry store of the test, once per backend: a SQLite file in ``tmp_path``, or a
+    fresh database on the session's InfluxDB."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'telemetry.db'}"
+    influx: InfluxServer = request.getfixturevalue("influx_server")
+    database: str = request.getfixturevalue("influx_database")
+    return f"influxdb://127.0.0.1:{influx.port}/{database}"

@@ -50,14 +50,6 @@ class RecordingPublisher(ReliablePublisher):
         return super().publish_gateway(farm_id, gateway_id, records)
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'telemetry.db'}"
-    influx = request.getfixturevalue("influx_server")
-    return f"influxdb://127.0.0.1:{influx.port}/{request.getfixturevalue('influx_database')}"
-
-
 def test_fleet_readings_reach_the_api_exactly_once(tmp_path, mosquitto_server, store_url):
     settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
                             store_url=store_url, mqtt_client_id=f"e2e-{tmp_path.name}")

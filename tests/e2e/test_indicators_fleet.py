@@ -65,14 +65,6 @@ class SilencingSink:
         self.inner.close(flush_timeout)
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'telemetry.db'}"
-    influx = request.getfixturevalue("influx_server")
-    return f"influxdb://127.0.0.1:{influx.port}/{request.getfixturevalue('influx_database')}"
-
-
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -24,14 +24,6 @@ from tests.integration._faults import PROBES, Stream, count_stored, stored
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'data' / 'telemetry.db'}"
-    influx = request.getfixturevalue("influx_server")
-    return f"influxdb://127.0.0.1:{influx.port}/{request.getfixturevalue('influx_database')}"
-
-
 class IngestProcess:
     """``python -m farmtel.cli ingest`` configured only through FARMTEL_* variables."""
 

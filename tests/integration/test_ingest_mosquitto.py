@@ -19,15 +19,6 @@ DEVICES = {"sm-1": "soil_moisture", "sm-2": "soil_moisture", "gw-1": "gateway",
            "col-1": "livestock_collar", "col-2": "livestock_collar"}
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'telemetry.db'}"
-    influx = request.getfixturevalue("influx_server")
-    db = request.getfixturevalue("influx_database")
-    return f"influxdb://127.0.0.1:{influx.port}/{db}"
-
-
 def all_rows(store: TelemetryStore) -> set[tuple[str, str, int]]:
     from storage.telemetry import RangeQuery
 

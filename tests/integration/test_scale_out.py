@@ -35,15 +35,6 @@ PROBE_MESSAGES = 3000  # direct probe messages
 GATEWAY_MESSAGES = 300  # 2 collar records each
 
 
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'telemetry.db'}"
-    influx = request.getfixturevalue("influx_server")
-    db = request.getfixturevalue("influx_database")
-    return f"influxdb://127.0.0.1:{influx.port}/{db}"
-
-
 def workload(t0: int) -> tuple[list[tuple[str, bytes]], set[tuple[str, str, int]]]:
     """Messages (probes and a collar gateway) and the exact readings they carry."""
     messages: list[tuple[str, bytes]] = []
