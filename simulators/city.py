@@ -47,7 +47,8 @@ from simulators.city_fleet import COUNTY_IDS, CityLayout, FamilyLayout
 from simulators.county_weather import CountyWeather
 from simulators.models import Family, IrrigationPlan, build_family
 from simulators.noise import derive_seed
-from simulators.schedule import Schedule
+from simulators.schedule import Schedule, ScheduledFamily
+from storage.clock import MINUTE_MS
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,7 @@ class _Family:
     """A family's model with its schedule: phases sorted, and what each record needs."""
 
     layout: FamilyLayout
-    model: Family
-    schedule: Schedule
-    seq: I64
+    run: ScheduledFamily
     child_template: str
     direct_template: str
     topics: list[str]
@@ -173,7 +172,7 @@ class CitySimulator:
             chosen = rng.choice(n_gw, size=max(1, round(outage.fraction * n_gw)), replace=False)
             self.outage_gateways[chosen] = True
             self.outage_start_ms = start_ms + int(outage.start_s * 1000)
-            self.outage_end_ms = self.outage_start_ms + int(outage.minutes * 60_000)
+            self.outage_end_ms = self.outage_start_ms + int(outage.minutes * MINUTE_MS)
             # an outage under way at the start: warm up its backlog (and the partial batches
             # the cut-off gateways held when it began)
             begin = min(begin, self.outage_start_ms - GATEWAY_INTERVAL_MS)
@@ -208,7 +207,7 @@ class CitySimulator:
                       for i, (did, g) in enumerate(zip(fam.ids, fam.gateway.tolist(),
                                                        strict=True))]
             self._families.append(_Family(
-                fam, model, schedule, np.zeros(len(fam), dtype=np.int64),
+                fam, ScheduledFamily(model, schedule),
                 _template(quantities, True), _template(quantities, False), topics, route))
             self.counters.generated_by_type[name] = 0
             route += len(fam)
@@ -219,7 +218,7 @@ class CitySimulator:
         """The vectorised model of a device type (to inspect or inject, e.g. fevers)."""
         for f in self._families:
             if f.layout.device_type == device_type:
-                return f.model
+                return f.run.model
         raise KeyError(device_type)
 
     def pending_records(self) -> int:
@@ -256,11 +255,10 @@ class CitySimulator:
         msgs: list[CityMessage] = []
         fresh: dict[int, list[tuple[int, str, int]]] = {}
         for fam in self._families:
-            idx, ts = fam.schedule.due(a, b)
-            if not len(idx):
+            reports = fam.run.step(a, b)
+            if reports is None:
                 continue
-            values = fam.model.step(idx, ts)
-            fam.seq[idx] += 1
+            idx, ts, values = reports.idx, reports.ts_ms, reports.values
             n = len(idx)
             nq = values.shape[1]
             counters.records_generated += n
@@ -279,7 +277,7 @@ class CitySimulator:
             stamps = np.datetime_as_string(ts.astype("datetime64[ms]"), unit="ms",
                                            timezone="UTC").tolist()
             rows = values.tolist()
-            seqs = fam.seq[idx].tolist()
+            seqs = fam.run.seq[idx].tolist()
             ids = fam.layout.ids
             ts_list = ts.tolist()
             child_t, direct_t = fam.child_template, fam.direct_template

@@ -27,17 +27,16 @@ from devices.contract import record
 from devices.mqtt_publisher import ReliablePublisher
 from simulators.county_weather import CountyWeather
 from simulators.fleet import COUNTY_IDS, FleetDevice, load_fleet
-from simulators.models import Collars, Family, IrrigationPlan, build_family
+from simulators.models import Collars, IrrigationPlan, build_family
 from simulators.models.irrigation import IrrigationSession
 from simulators.noise import derive_seed
-from simulators.schedule import Schedule
+from simulators.schedule import Schedule, ScheduledFamily
 from simulators.weather_driver import SHUOZHOU_COUNTIES as LOCATIONS
 from simulators.weather_driver import DrySpell
 from storage.clock import now_ms
 
 __all__ = ["FleetRunner", "RecordSink"]
 
-I64 = NDArray[np.int64]
 
 
 class RecordSink(Protocol):
@@ -58,12 +57,10 @@ class RecordSink(Protocol):
 
 @dataclass(slots=True)
 class _Group:
-    """The devices of one type: their family model, schedule and sequence numbers."""
+    """The devices of one type and their scheduled family."""
 
     devices: list[FleetDevice]
-    model: Family
-    schedule: Schedule
-    seq: I64
+    run: ScheduledFamily
 
 
 def _metered_fields(devices: Sequence[FleetDevice]) -> list[str]:
@@ -154,11 +151,10 @@ class FleetRunner:
             model = build_family(device_type, seed, county, first - interval, self.weather,
                                  _inputs(device_type, members, self._field_index, self.devices),
                                  self.irrigation)
-            group = _Group(members, model, Schedule(first, interval),
-                           np.zeros(len(members), dtype=np.int64))
+            group = _Group(members, ScheduledFamily(model, Schedule(first, interval)))
             self._groups.append(group)
             self._where.update({d.device_id: (group, i) for i, d in enumerate(members)})
-        self._window_ms = min((g.schedule.interval_ms for g in self._groups), default=1)
+        self._window_ms = min((g.run.schedule.interval_ms for g in self._groups), default=1)
         self._now = self._start_ms - 1  # reports due at the start are published too
 
     @classmethod
@@ -188,7 +184,7 @@ class FleetRunner:
         ``duration_s`` [s] at ``rate_m3_h`` [m³/h]; the meter and the field's probes see it."""
         group, i = self._where[meter_id]
         field = self._field_index.get(group.devices[i].site_id)
-        if group.model.device_type != "flow_meter" or field is None or self.irrigation is None:
+        if group.run.model.device_type != "flow_meter" or field is None or self.irrigation is None:
             raise ValueError(f"{meter_id} is not a field flow meter")
         return self.irrigation.start_irrigation(field, start_ms, duration_s, rate_m3_h)
 
@@ -197,9 +193,10 @@ class FleetRunner:
         """The cow wearing ``collar_id`` falls ill at ``start_ms`` [UTC ms]
         (:meth:`~simulators.models.Collars.start_fever`)."""
         group, i = self._where[collar_id]
-        if not isinstance(group.model, Collars):
+        collars = group.run.model
+        if not isinstance(collars, Collars):
             raise ValueError(f"{collar_id} is not a collar")
-        group.model.start_fever(np.array([i]), start_ms, peak_c=peak_c, onset_h=onset_h,
+        collars.start_fever(np.array([i]), start_ms, peak_c=peak_c, onset_h=onset_h,
                                 duration_h=duration_h)
 
     # ------------------------------------------------------------------ clock
@@ -222,14 +219,12 @@ class FleetRunner:
         """Publish the reports in ``(a, b]``, in time order; returns records published."""
         due: list[tuple[int, FleetDevice, int, dict[str, float]]] = []
         for g in self._groups:
-            idx, ts = g.schedule.due(a, b)
-            if not len(idx):
+            r = g.run.step(a, b)
+            if r is None:
                 continue
-            values = g.model.step(idx, ts)
-            g.seq[idx] += 1
-            quantities = g.model.quantities
-            for i, t, seq, row in zip(idx.tolist(), ts.tolist(), g.seq[idx].tolist(),
-                                      values.tolist(), strict=True):
+            quantities = g.run.model.quantities
+            for i, t, seq, row in zip(r.idx.tolist(), r.ts_ms.tolist(), r.seq.tolist(),
+                                      r.values.tolist(), strict=True):
                 due.append((t, g.devices[i], seq, dict(zip(quantities, row, strict=True))))
         due.sort(key=lambda r: r[0])
         by_gateway: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)

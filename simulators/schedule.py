@@ -1,15 +1,22 @@
 """When devices report: each member reports every ``interval_ms`` at its own phase.
 
-Both runners (the demo fleet's and the city's) step a family by asking its schedule which
-members are due in a window ``(a, b]`` and calling ``family.step(members, times)``.
+Both runners (the demo fleet's and the city's) step a family the same way
+(:class:`ScheduledFamily`): its schedule says which members are due in a window ``(a, b]``,
+then ``family.step(members, times)``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Schedule"]
+if TYPE_CHECKING:
+    from simulators.models import Family
+
+__all__ = ["Reports", "Schedule", "ScheduledFamily"]
 
 I64 = NDArray[np.int64]
 
@@ -47,3 +54,33 @@ class Schedule:
             return order[lo:hi], base_a + phases[lo:hi]
         return (np.concatenate((order[lo:], order[:hi])),
                 np.concatenate((base_a + phases[lo:], base_b + phases[:hi])))
+
+
+@dataclass(frozen=True, slots=True)
+class Reports:
+    """The reports of some members of a family: who, when [UTC ms], sequence numbers and
+    readings ``(len(idx), quantities)``."""
+
+    idx: I64
+    ts_ms: I64
+    seq: I64
+    values: NDArray[np.float64]
+
+
+class ScheduledFamily:
+    """A device family with its schedule and per-device sequence numbers (from 1): what the
+    demo runner and the city simulator step, window by window."""
+
+    def __init__(self, model: Family, schedule: Schedule) -> None:
+        self.model = model
+        self.schedule = schedule
+        self.seq = np.zeros(model.n, dtype=np.int64)
+
+    def step(self, a: int, b: int) -> Reports | None:
+        """Advance the members due in ``(a, b]`` (:meth:`Schedule.due`); ``None`` if none."""
+        idx, ts = self.schedule.due(a, b)
+        if not len(idx):
+            return None
+        values = self.model.step(idx, ts)
+        self.seq[idx] += 1
+        return Reports(idx, ts, self.seq[idx], values)

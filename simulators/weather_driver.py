@@ -25,7 +25,7 @@ import numpy as np
 from analytics.agronomy.humidity import saturation_vapour_pressure_kpa
 from simulators.noise import derive_seed
 from simulators.physics import RANGES
-from storage.clock import CST_OFFSET_MS, DAY_MS, HOUR_MS, cst_date
+from storage.clock import CST_OFFSET_MS, DAY_MS, HOUR_MS, MINUTE_MS, cst_date
 
 _TWO_PI = 2.0 * math.pi
 _CST_H = CST_OFFSET_MS / HOUR_MS
@@ -231,7 +231,7 @@ class WeatherDriver:
     _MAX_DAYS: ClassVar[int] = 96
 
     def __init__(
-        self, seed: int, location: Location = SHUOZHOU, *, resolution_ms: int = 60_000
+        self, seed: int, location: Location = SHUOZHOU, *, resolution_ms: int = MINUTE_MS
     ) -> None:
         if resolution_ms <= 0:
             raise ValueError("resolution_ms must be positive")
