@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import sessionmaker
 
 from analytics.alerts.service import AlertService
 from analytics.water.job import field_water_job
 from devices.directory import DeviceDirectory
-from farmtel.runtime import Metadata
 from simulators.fleet import load_fleet
 from simulators.runner import FleetRunner
 from simulators.sink import StoreSink
@@ -25,6 +27,14 @@ from storage.clock import DAY_MS, HOUR_MS, MINUTE_MS, cst_date, cst_midnight_ms
 from storage.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)
+
+
+class Metadata(Protocol):
+    """What a scenario needs of the metadata database (``farmtel.runtime.Metadata`` fits)."""
+
+    @property
+    def sessions(self) -> sessionmaker[Any]: ...
+
 
 STEP_MS = 10 * MINUTE_MS
 FARMER_START_H = 6  # the farmer opens the valve at 06:00 local time of the day after the advice
