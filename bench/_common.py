@@ -2,16 +2,13 @@
 
 * ``/proc`` probes of a child process: resident memory, CPU seconds; the machine's busy time;
 * ``percentile`` and ``latency_stats`` (p50/p99/min/max);
-* ``farmtel_env``: the environment of a ``python -m farmtel.cli`` subprocess;
-* ``IngestProcess``: one ``farmtel ingest`` worker run as a real subprocess with ``FARMTEL_*``
-  environment variables, started until it is connected to the broker and stopped with SIGTERM
-  (killed if it lingers), its output in a log file;
 * ``bulk_register``: a synthetic registry inserted in bulk; ``write_batched``: readings
   written through a store's ``write()`` in ingest-sized batches;
 * ``telemetry_subscriber``: a paho subscriber to the telemetry topics, as ingest subscribes;
 * ``MachineLoad``: the machine's load around a run; ``py_spy``: sampling a process meanwhile.
 
-Servers (Mosquitto, InfluxDB) come from ``tests/servers.py``.
+Servers (Mosquitto, InfluxDB) and farmtel subprocesses (``IngestProcess``, ``farmtel_env``)
+come from ``tests/servers.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 WRITE_BATCH = 5_000  # readings per write(), ingest's default batch
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
-_CONNECTED = b"MQTT connected"
 
 
 def rss_kib(pid: int, key: str = "VmRSS") -> int:
@@ -75,29 +71,6 @@ def latency_stats(ms: Sequence[float], prefix: str = "") -> dict[str, float]:
             f"{prefix}max_ms": max(values, default=float("nan"))}
 
 
-def farmtel_env(*, data_dir: Path, admin_token: str = "ft_bench", **settings: str,
-                ) -> dict[str, str]:
-    """This process's environment without its ``FARMTEL_*`` variables, plus the given ones,
-    with the repository root on ``PYTHONPATH``.
-
-    ``settings`` are settings by field name (``mqtt_shared_group="g"`` becomes
-    ``FARMTEL_MQTT_SHARED_GROUP=g``).
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
-    env |= {"FARMTEL_DATA_DIR": str(data_dir), "FARMTEL_ADMIN_TOKEN": admin_token}
-    env |= {f"FARMTEL_{name.upper()}": value for name, value in settings.items()}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
-def ingest_env(*, data_dir: Path, store_url: str, mqtt_port: int, client_id: str,
-               admin_token: str = "ft_bench", **settings: str) -> dict[str, str]:
-    """``farmtel_env`` of an ingest worker on the local broker at ``mqtt_port``."""
-    return farmtel_env(data_dir=data_dir, admin_token=admin_token, store_url=store_url,
-                       mqtt_host="127.0.0.1", mqtt_port=str(mqtt_port),
-                       mqtt_client_id=client_id, **settings)
-
-
 def bulk_register(meta: Metadata, farms: Sequence[dict[str, Any]],
                   sites: Sequence[dict[str, Any]], devices: Sequence[dict[str, Any]],
                   chunk: int = 50_000) -> None:
@@ -122,102 +95,6 @@ def write_batched(store: TelemetryStore, readings: Iterable[Reading],
         store.write(pending)
         n += len(pending)
     return n
-
-
-class FarmtelProcess:
-    """``python -m farmtel.cli <command>`` in ``workdir`` with ``env``, its output appended to
-    ``log_path``; subclasses wait in ``start`` until it is ready."""
-
-    command = ""
-
-    def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
-        self.env = dict(env)
-        self.workdir = workdir
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        """The running process's id."""
-        if self.proc is None:
-            raise RuntimeError(f"farmtel {self.command} is not running")
-        return self.proc.pid
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        if self.proc is not None and self.proc.poll() is None:
-            raise RuntimeError(f"farmtel {self.command} is already running")
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", self.command],
-                                         env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        return self.proc
-
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM (it finishes its work, then exits); kill after ``timeout_s``.
-
-        Returns the exit status (``None`` if it was not running).
-        """
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout_s)
-        return proc.returncode
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The last lines of its output."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-class IngestProcess(FarmtelProcess):
-    """``python -m farmtel.cli ingest``: a worker, ready once connected to the broker."""
-
-    command = "ingest"
-
-    def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
-        super().__init__(env, workdir, log_path)
-        self._log_offset = 0
-
-    def start(self, timeout_s: float = 60.0) -> float:
-        """Start the worker and wait until it is connected (and has sent its subscriptions).
-
-        Returns the wall-clock time [epoch s] of its "MQTT connected" log line. Appends to the
-        log, so a restarted worker keeps the earlier output.
-        """
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        proc = self._spawn()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            line = self._connected_line()
-            if line is not None:
-                return _log_time(line)
-            if time.monotonic() > deadline or proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"ingest did not connect:\n{self.log_tail()}")
-            time.sleep(0.02)
-
-    def _connected_line(self) -> bytes | None:
-        with self.log_path.open("rb") as fh:
-            fh.seek(self._log_offset)
-            for line in fh:
-                if _CONNECTED in line:
-                    return line
-        return None
-
-
-def _log_time(line: bytes) -> float:
-    """Epoch seconds of a line logged with farmtel's format (``%(asctime)s``, local time)."""
-    stamp = line[:23].decode()  # "2026-05-09 07:35:25,123"
-    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
 class MachineLoad:

@@ -62,11 +62,9 @@ from api.auth import Role, issue_token
 from bench._common import (
     RESULTS_DIR,
     ROOT,
-    FarmtelProcess,
     MachineLoad,
     bulk_register,
     cpu_seconds,
-    farmtel_env,
     latency_stats,
     py_spy,
     write_batched,
@@ -79,7 +77,7 @@ from farmtel.settings import Settings
 from storage.clock import DAY_MS
 from storage.factory import open_store
 from storage.telemetry import Reading
-from tests.servers import InfluxServer, free_port
+from tests.servers import FarmtelProcess, InfluxServer, farmtel_env, free_port
 
 ADMIN_TOKEN = "ft_bench_admin"
 AGRONOMIST_TOKEN = "ft_bench_agronomist"

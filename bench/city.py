@@ -46,7 +46,7 @@ from typing import Any
 import orjson
 import paho.mqtt.client as mqtt
 
-from bench._common import RESULTS_DIR, ROOT, cpu_seconds, farmtel_env, rss_kib, telemetry_subscriber
+from bench._common import RESULTS_DIR, ROOT, cpu_seconds, rss_kib, telemetry_subscriber
 from devices.broker.mosquitto import (
     ServiceAccount,
     render_acl_file,
@@ -55,7 +55,7 @@ from devices.broker.mosquitto import (
 )
 from devices.contract import parse_topic, parse_ts_ms
 from storage.clock import HOUR_MS
-from tests.servers import MosquittoServer
+from tests.servers import MosquittoServer, farmtel_env
 
 SIM_USER, SIM_PASSWORD = "farmtel-sim", "bench-sim-secret"
 COUNTER_USER, COUNTER_PASSWORD = "bench-counter", "bench-counter-secret"

@@ -88,11 +88,9 @@ from sqlalchemy import select
 
 from bench._common import (
     RESULTS_DIR,
-    IngestProcess,
     MachineLoad,
     bulk_register,
     cpu_seconds,
-    ingest_env,
     percentile,
     py_spy,
     rss_kib,
@@ -114,7 +112,7 @@ from storage.clock import DAY_MS, now_ms
 from storage.factory import open_store
 from storage.telemetry import RangeQuery, TelemetryStore
 from tests.helpers import stored_keys
-from tests.servers import InfluxServer, MosquittoServer
+from tests.servers import InfluxServer, IngestProcess, MosquittoServer, ingest_env
 
 SOIL = "soil_moisture"
 COLLAR = "livestock_collar"

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._common import IngestProcess, ingest_env, percentile, rss_kib
+from bench._common import percentile, rss_kib
 from devices.catalogue import DEVICE_TYPES, QUANTITIES
 from devices.contract import gateway_topic, record, telemetry_topic
 from devices.mqtt_publisher import ReliablePublisher, encode_gateway_batch, encode_record
@@ -54,7 +54,7 @@ from storage.clock import DAY_MS, now_ms
 from storage.factory import open_store
 from storage.telemetry import RangeQuery
 from tests.helpers import stored_keys
-from tests.servers import InfluxServer, MosquittoServer
+from tests.servers import InfluxServer, IngestProcess, MosquittoServer, ingest_env
 
 CITY = {  # family: (devices, interval_s) at city scale
     "livestock_collar": (180_000, 900), "barn_climate": (1_800, 300),

@@ -1,4 +1,5 @@
-"""Real servers for tests: start, wait until ready, stop (always), restart with the same data.
+"""Real servers for tests (and the benchmarks): start, wait until ready, stop (always), restart
+with the same data; and farmtel's own commands as subprocesses (``IngestProcess``).
 
 Plain classes, not fixtures: ``with InfluxServer() as influx: ...`` or ``start()``/``stop()``.
 Each server owns a temporary directory (config, data, ``server.log``), removed on exit, and
@@ -14,15 +15,31 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
-__all__ = ["InfluxServer", "MosquittoServer", "ServerError", "VictoriaMetricsServer", "free_port"]
+__all__ = [
+    "FarmtelProcess",
+    "InfluxServer",
+    "IngestProcess",
+    "MosquittoServer",
+    "ServerError",
+    "VictoriaMetricsServer",
+    "farmtel_env",
+    "free_port",
+    "ingest_env",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+_CONNECTED = b"MQTT connected"
 
 
 def free_port() -> int:
@@ -337,3 +354,132 @@ log_type warning
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.settimeout(0.5)
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+
+# --- farmtel's own commands -----------------------------------------------------------------
+
+
+def farmtel_env(*, data_dir: Path, admin_token: str = "ft_test_admin_token", **settings: str,
+                ) -> dict[str, str]:
+    """This process's environment without its ``FARMTEL_*`` variables, plus the given ones,
+    with the repository root on ``PYTHONPATH``.
+
+    ``settings`` are settings by field name (``mqtt_shared_group="g"`` becomes
+    ``FARMTEL_MQTT_SHARED_GROUP=g``).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
+    env |= {"FARMTEL_DATA_DIR": str(data_dir), "FARMTEL_ADMIN_TOKEN": admin_token}
+    env |= {f"FARMTEL_{name.upper()}": value for name, value in settings.items()}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def ingest_env(*, data_dir: Path, store_url: str, mqtt_port: int, client_id: str,
+               admin_token: str = "ft_test_admin_token", **settings: str) -> dict[str, str]:
+    """``farmtel_env`` of an ingest worker on the local broker at ``mqtt_port``."""
+    return farmtel_env(data_dir=data_dir, admin_token=admin_token, store_url=store_url,
+                       mqtt_host="127.0.0.1", mqtt_port=str(mqtt_port),
+                       mqtt_client_id=client_id, **settings)
+
+
+class FarmtelProcess:
+    """``python -m farmtel.cli <command>`` in ``workdir`` with ``env``, its output appended to
+    ``log_path``; subclasses wait in ``start`` until it is ready."""
+
+    command = ""
+
+    def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
+        self.env = dict(env)
+        self.workdir = workdir
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The running process's id."""
+        if self.proc is None:
+            raise RuntimeError(f"farmtel {self.command} is not running")
+        return self.proc.pid
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"farmtel {self.command} is already running")
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", self.command],
+                                         env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT)
+        return self.proc
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (no clean shutdown), and reap it."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait(10)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM (it finishes its work, then exits); kill after ``timeout_s``.
+
+        Returns the exit status (``None`` if it was not running).
+        """
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout_s)
+        return proc.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of its output."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class IngestProcess(FarmtelProcess):
+    """``python -m farmtel.cli ingest``: a worker, ready once connected to the broker."""
+
+    command = "ingest"
+
+    def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
+        super().__init__(env, workdir, log_path)
+        self._log_offset = 0
+
+    def start(self, timeout_s: float = 60.0) -> float:
+        """Start the worker and wait until it is connected (and has sent its subscriptions).
+
+        Returns the wall-clock time [epoch s] of its "MQTT connected" log line. Appends to the
+        log, so a restarted worker keeps the earlier output.
+        """
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        proc = self._spawn()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            line = self._connected_line()
+            if line is not None:
+                return _log_time(line)
+            if time.monotonic() > deadline or proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"ingest did not connect:\n{self.log_tail()}")
+            time.sleep(0.02)
+
+    def _connected_line(self) -> bytes | None:
+        with self.log_path.open("rb") as fh:
+            fh.seek(self._log_offset)
+            for line in fh:
+                if _CONNECTED in line:
+                    return line
+        return None
+
+
+def _log_time(line: bytes) -> float:
+    """Epoch seconds of a line logged with farmtel's format (``%(asctime)s``, local time)."""
+    stamp = line[:23].decode()  # "2026-05-09 07:35:25,123"
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()

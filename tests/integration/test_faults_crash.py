@@ -7,11 +7,7 @@ With SQLite, neither database is ever corrupt (``PRAGMA integrity_check``).
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,48 +16,9 @@ from devices.mqtt_publisher import ReliablePublisher
 from storage.factory import open_store
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry, wait_for
 from tests.integration._faults import PROBES, Stream, count_stored, stored
+from tests.servers import IngestProcess, ingest_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-
-class IngestProcess:
-    """``python -m farmtel.cli ingest`` configured only through FARMTEL_* variables."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.tmp_path = tmp_path
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log_path = self.tmp_path / f"ingest-{self.starts}.log"
-        with log_path.open("wb") as log:
-            self.proc = proc = subprocess.Popen([sys.executable, "-m", "farmtel.cli", "ingest"],
-                                                env=self.env, cwd=self.tmp_path, stdout=log,
-                                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for(lambda: b"MQTT connected" in log_path.read_bytes() or proc.poll() is not None,
-                 30, "ingest process connected")
-        assert proc.poll() is None, log_path.read_text()
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int | None:
-        """SIGTERM (clean shutdown), SIGKILL if it lingers; the exit code."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                return proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        return proc.returncode
 
 
 def integrity(path: Path) -> str:
@@ -74,12 +31,10 @@ def test_kill_9_mid_stream_then_restart_stores_everything_once(tmp_path, mosquit
     client_id = f"crash-{tmp_path.name}"
     settings = settings_for(tmp_path, store_url=store_url)
     small_registry(settings, PROBES)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FARMTEL_")}
-    env |= {"FARMTEL_DATA_DIR": str(settings.data_dir), "FARMTEL_ADMIN_TOKEN": ADMIN_TOKEN,
-            "FARMTEL_STORE_URL": store_url, "FARMTEL_MQTT_HOST": "127.0.0.1",
-            "FARMTEL_MQTT_PORT": str(mosquitto_server.port), "FARMTEL_MQTT_CLIENT_ID": client_id,
-            "FARMTEL_FLUSH_INTERVAL_MS": "100", "FARMTEL_BATCH_MAX_READINGS": "400"}
-    ingest = IngestProcess(tmp_path, env)
+    env = ingest_env(data_dir=settings.data_dir, store_url=store_url,
+                     mqtt_port=mosquitto_server.port, client_id=client_id,
+                     admin_token=ADMIN_TOKEN, flush_interval_ms="100", batch_max_readings="400")
+    ingest = IngestProcess(env, tmp_path, tmp_path / "ingest.log")
     store = open_store(store_url)
     pub = ReliablePublisher("127.0.0.1", mosquitto_server.port, client_id=f"p-{client_id}")
     try:
@@ -88,11 +43,11 @@ def test_kill_9_mid_stream_then_restart_stores_everything_once(tmp_path, mosquit
         stream = Stream(pub, 4000, rate=800).start()
         total = 2 * stream.count
         wait_for(lambda: count_stored(store) >= total // 4, 30, "a quarter stored")
-        ingest.kill9()  # mid-stream: batches were being received, written and acknowledged
+        ingest.kill()  # kill -9 mid-stream: batches were being received, written and acknowledged
         at_kill = count_stored(store)
         assert at_kill < total
         if store_url.startswith("sqlite"):
-            assert integrity(tmp_path / "data" / "telemetry.db") == "ok"
+            assert integrity(Path(store_url.removeprefix("sqlite:///"))) == "ok"
             assert integrity(tmp_path / "data" / "farmtel.db") == "ok"
         ingest.start()
         stream.join()
@@ -101,7 +56,7 @@ def test_kill_9_mid_stream_then_restart_stores_everything_once(tmp_path, mosquit
         assert stored(store) == sorted(stream.expected)
         assert ingest.stop() == 0
         if store_url.startswith("sqlite"):
-            assert integrity(tmp_path / "data" / "telemetry.db") == "ok"
+            assert integrity(Path(store_url.removeprefix("sqlite:///"))) == "ok"
     finally:
         pub.close(flush_timeout=None)
         ingest.stop()
