@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,10 +32,17 @@ def local_hour(ts_ms: I64) -> F64:
     return out
 
 
-def local_day(ts_ms: I64) -> I64:
-    """China Standard Time day number since 1970-01-01 (element-wise)."""
-    out: I64 = (ts_ms + CST_OFFSET_MS) // DAY_MS
-    return out
+@overload
+def local_day(ts_ms: int) -> int: ...
+
+
+@overload
+def local_day(ts_ms: I64) -> I64: ...
+
+
+def local_day(ts_ms: int | I64) -> int | I64:
+    """China Standard Time day number since 1970-01-01 of UTC epoch ms (element-wise)."""
+    return (ts_ms + CST_OFFSET_MS) // DAY_MS
 
 
 def months(day: I64) -> I64:

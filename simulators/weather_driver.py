@@ -24,7 +24,7 @@ import numpy as np
 
 from analytics.agronomy.humidity import saturation_vapour_pressure_kpa
 from simulators.noise import derive_seed
-from simulators.physics import RANGES
+from simulators.physics import RANGES, local_day
 from storage.clock import CST_OFFSET_MS, DAY_MS, HOUR_MS, MINUTE_MS, cst_date
 
 _TWO_PI = 2.0 * math.pi
@@ -288,11 +288,6 @@ class WeatherDriver:
 
     # ----------------------------------------------------------------- queries
 
-    @staticmethod
-    def local_day(ts_ms: int) -> int:
-        """China Standard Time day number since 1970-01-01."""
-        return (ts_ms + CST_OFFSET_MS) // DAY_MS
-
     def is_dry(self, ts_ms: int) -> bool:
         """Whether ``ts_ms`` falls in a dry spell."""
         return any(s.start_ms <= ts_ms < s.end_ms for s in self._dry)
@@ -302,7 +297,7 @@ class WeatherDriver:
         if end_ms <= start_ms:
             return 0.0
         total = 0.0
-        for day in range(self.local_day(start_ms) - 1, self.local_day(end_ms) + 1):
+        for day in range(local_day(start_ms) - 1, local_day(end_ms) + 1):
             event = self._day(day).rain
             if event is not None:
                 total += event.overlap_mm(start_ms, end_ms)
@@ -313,7 +308,7 @@ class WeatherDriver:
     def rain_rate(self, ts_ms: int) -> float:
         """Rain rate [mm/h] at ``ts_ms``."""
         rate = 0.0
-        day = self.local_day(ts_ms)
+        day = local_day(ts_ms)
         for d in (day - 1, day):
             event = self._day(d).rain
             if event is not None and event.start_ms <= ts_ms < event.end_ms:
