@@ -20,13 +20,12 @@ from simulators.models.barn import BarnClimate
 from simulators.models.collars import Collars
 from simulators.models.flow_meter import FlowMeters
 from simulators.models.greenhouse import Greenhouses
-from simulators.models.irrigation import MU_M2, IrrigationPlan
+from simulators.models.irrigation import IrrigationPlan
 from simulators.models.soil import SoilProbes
 from simulators.models.weather_station import WeatherStations
 
 __all__ = [
     "FAMILY_CLASSES",
-    "MU_M2",
     "BarnClimate",
     "Collars",
     "Family",

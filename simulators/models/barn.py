@@ -51,6 +51,3 @@ class BarnClimate(Family):
         rh = np.clip(100.0 * e / saturation_vapour_pressure_kpa(t_c=t) + z[:, 1], 5.0, 98.0)
         return np.column_stack((t + 0.15 * z[:, 0], rh, nh3 * np.exp(0.05 * z[:, 2]),
                                 co2 + 25.0 * z[:, 3]))
-
-
-# greenhouse lumped thermal parameters (simulators.greenhouse) [1/h], solar [°C/h per W/m²]

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from analytics.water.specs import M2_PER_MU
 from simulators.county_weather import CountyWeather
 from simulators.noise import derive_seed
 from simulators.physics import local_day, months
@@ -15,7 +16,6 @@ from storage.clock import CST_OFFSET_MS, DAY_MS, HOUR_MS
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
-MU_M2 = 666.67  # 1 亩 [m²]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,11 @@ class IrrigationPlan:
                                0, None)
                 out[mine] += s.rate_m3_h * hand / HOUR_MS
         return out
+
+    def delivered_mm(self, field: I64, t0_ms: I64, t1_ms: I64) -> F64:
+        """Water depth [mm] delivered to each field in [t0, t1) (spread over its area)."""
+        out: F64 = self.delivered_m3(field, t0_ms, t1_ms) / (self.area_mu[field] * M2_PER_MU)
+        return 1000.0 * out
 
     def flow_m3_h(self, field: I64, ts_ms: I64) -> F64:
         """Flow [m³/h] into each field at ``ts_ms``."""

@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from simulators.county_weather import CountyWeather, Weather
 from simulators.models._family import F64, I64, Family
-from simulators.models.irrigation import MU_M2, IrrigationPlan
+from simulators.models.irrigation import IrrigationPlan
 from simulators.physics import Battery, crop_coefficient, local_hour
 
 _TWO_PI = 2.0 * math.pi
@@ -77,8 +77,7 @@ class SoilProbes(Family):
             wet = field >= 0
             if wet.any():
                 f = field[wet]
-                mm = self.irrigation.delivered_m3(f, t0[wet], ts_ms[wet]) / (
-                    self.irrigation.area_mu[f] * MU_M2) * 1000.0
+                mm = self.irrigation.delivered_mm(f, t0[wet], ts_ms[wet])
                 water_in[wet] += mm
                 self.irrigated_mm[idx[wet]] += mm
         # evapotranspiration [mm] with water stress below half the available water
