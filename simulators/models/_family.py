@@ -43,6 +43,7 @@ class Family(ABC):
         lo, hi = zip(*(RANGES[q] for q in self.quantities), strict=True)
         self._lo = np.array(lo)
         self._hi = np.array(hi)
+        self._scale = 10.0 ** np.array(self.decimals)
         #: each device's latest report [UTC ms]
         self.last_ms = np.array(prev_ms, dtype=np.int64)
 
@@ -68,9 +69,8 @@ class Family(ABC):
         if not np.isfinite(values).all():
             raise FloatingPointError(f"{self.device_type}: non-finite reading")
         np.clip(values, self._lo, self._hi, out=values)
-        for j, d in enumerate(self.decimals):
-            values[:, j] = np.round(values[:, j], d)
-        return values
+        out: F64 = np.rint(values * self._scale) / self._scale  # as np.round(x, decimals)
+        return out
 
     @abstractmethod
     def _readings(self, idx: I64, ts_ms: I64, w: Weather) -> F64:
