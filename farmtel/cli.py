@@ -246,8 +246,9 @@ def _simulate_city(settings: Settings, args: argparse.Namespace) -> None:
 
     from devices.mqtt_publisher import ReliablePublisher
     from farmtel.runtime import open_metadata
-    from simulators.city import CityRunner, CitySimulator, OutageSpec, start_ms_for, summary
+    from simulators.city import CitySimulator, OutageSpec
     from simulators.city_fleet import city_layout, register_city
+    from simulators.city_runner import CityRunner, start_ms_for, summary
 
     timings: dict[str, float] = {"process_start_wall": time.time()}
     outage = None

@@ -8,8 +8,9 @@
   what the families share (battery, crop coefficient, local clock; seeds and noise);
 * :mod:`simulators.schedule` - when each device reports;
 * :mod:`simulators.fleet` registers the demo fleet and :mod:`simulators.runner` runs it;
-  :mod:`simulators.city_fleet` lays out and registers the city fleet and
-  :mod:`simulators.city` runs it; :mod:`simulators.scenario` replays the summer drought;
+  :mod:`simulators.city_fleet` lays out and registers the city fleet, :mod:`simulators.city`
+  simulates it and :mod:`simulators.city_runner` publishes it;
+* :mod:`simulators.scenario` replays the summer drought;
 * :mod:`simulators.sink` writes a fleet's records straight into a telemetry store.
 
 Importing this package creates no threads, clients or files.

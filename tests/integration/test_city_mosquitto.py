@@ -14,8 +14,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.contract import parse_topic, parse_ts_ms, subscription_topics
 from devices.mqtt_publisher import ReliablePublisher
-from simulators.city import CityMessage, CityRunner, CitySimulator, OutageSpec, start_ms_for
+from simulators.city import CityMessage, CitySimulator, OutageSpec
 from simulators.city_fleet import city_layout
+from simulators.city_runner import CityRunner, start_ms_for
 from storage.clock import HOUR_MS
 from tests.servers import MosquittoServer
 

@@ -19,16 +19,9 @@ from devices.registry import Device, Farm, Site
 from farmtel.cli import parser
 from farmtel.schema import SCHEMA_VERSION, TABLES
 from ingest.decode import MessageDecoder
-from simulators.city import (
-    GATEWAY_INTERVAL_MS,
-    CityMessage,
-    CityRunner,
-    CitySimulator,
-    OutageSpec,
-    start_ms_for,
-    summary,
-)
+from simulators.city import GATEWAY_INTERVAL_MS, CityMessage, CitySimulator, OutageSpec
 from simulators.city_fleet import CENSUS, COUNTY_IDS, city_layout, register_city
+from simulators.city_runner import CityRunner, start_ms_for, summary
 from storage.metadata import create_schema, make_engine, make_session_factory
 from storage.telemetry import Quality
 from tests.unit.simulators._common import HOUR, cst_ms
