@@ -110,7 +110,7 @@ class CityCounters:
 
 @dataclass(slots=True)
 class _Family:
-    """A family's model with its schedule: phases sorted, and what each record needs."""
+    """A family stepped on its schedule, and what its records need (templates, topics)."""
 
     layout: FamilyLayout
     run: ScheduledFamily
