@@ -74,6 +74,7 @@ from devices.credentials import hash_password, new_secret
 from devices.registry import SHUOZHOU_COUNTIES
 from farmtel.runtime import Metadata, open_metadata
 from farmtel.settings import Settings
+from storage import clock
 from storage.clock import DAY_MS
 from storage.factory import open_store
 from storage.telemetry import Reading
@@ -361,7 +362,7 @@ def run_bench(opts: Options, tmp: Path, influx: InfluxServer | None,
     A backend that fails is recorded as ``{"error": ..., "paths": {}}``, the others still run.
     """
     fleet = build_fleet(opts.devices, opts.farm_devices)
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = clock.now_ms()
     now_ms -= now_ms % STEP_MS
     settings = Settings(_env_file=None, data_dir=tmp / "data",  # type: ignore[call-arg]
                         admin_token=ADMIN_TOKEN)

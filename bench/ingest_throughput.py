@@ -251,7 +251,7 @@ def make_plans(fleet: Fleet, per_publisher: int, seed: int) -> tuple[list[Publis
                 items.append(("telemetry", did, [(did, next_round(did))]))
         schedule.append(items)
     newest = max(rounds.values(), default=1)
-    base_ms = (time.time_ns() // 1_000_000 // 1000) * 1000 - (newest + 10) * REPORT_STEP_MS
+    base_ms = (now_ms() // 1000) * 1000 - (newest + 10) * REPORT_STEP_MS
     farm_of = dict(fleet.soil) | dict(fleet.gateways)
     plans = []
     for p, items in enumerate(schedule):

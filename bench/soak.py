@@ -131,7 +131,7 @@ class Population:
         return out
 
     def next_ts(self, dev: str) -> int:
-        ts = max(time.time_ns() // 1_000_000, self.last_ts.get(dev, 0) + 1)
+        ts = max(now_ms(), self.last_ts.get(dev, 0) + 1)
         self.last_ts[dev] = ts
         return ts
 
