@@ -11,10 +11,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices.directory import DeviceDirectory
 from devices.provisioning import create_farm, create_site, provision_device
 from devices.registry import Farm, Site
-from farmtel.runtime import Metadata, open_metadata
+from farmtel.runtime import Metadata, build_ingest, open_metadata
 from farmtel.settings import Settings
+from ingest.worker import IngestWorker
+from storage.factory import open_store
 from storage.telemetry import TelemetryStore
 
 ADMIN_TOKEN = "ft_test_admin_token"
@@ -48,6 +51,17 @@ def small_registry(settings: Settings, device_ids: dict[str, str]) -> Metadata:
             provision_device(s, device_id=did, device_type=dtype, site_id=site,
                              gateway_id=gateway)
     return meta
+
+
+def start_ingest(settings: Settings, meta: Metadata) -> tuple[TelemetryStore, IngestWorker]:
+    """The store of ``settings`` and an in-process ingest worker on it (production wiring,
+    a device directory loaded from ``meta``), started; the caller closes both."""
+    store = open_store(settings.resolved_store_url)
+    directory = DeviceDirectory(meta.sessions)
+    directory.reload()
+    worker = build_ingest(settings, meta, store, directory)
+    worker.start()
+    return store, worker
 
 
 def publisher(port: int, client_id: str) -> mqtt.Client:

@@ -13,14 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devices.contract import telemetry_topic
-from devices.directory import DeviceDirectory
 from devices.mqtt_publisher import ReliablePublisher
-from farmtel.runtime import build_api, build_ingest, open_metadata
+from farmtel.runtime import build_api, open_metadata
 from simulators.fleet import ensure_fleet, load_fleet
 from simulators.runner import FleetRunner
 from storage.clock import HOUR_MS
-from storage.factory import open_store
-from tests.helpers import ADMIN_TOKEN, settings_for, wait_for
+from tests.helpers import ADMIN_TOKEN, settings_for, start_ingest, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -56,11 +54,7 @@ def test_fleet_readings_reach_the_api_exactly_once(tmp_path, mosquitto_server, s
     meta = open_metadata(settings)
     ensure_fleet(meta.sessions, 300, seed=7)
     assert ensure_fleet(meta.sessions, 300, seed=7) == 0  # idempotent
-    store = open_store(settings.resolved_store_url)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    worker = build_ingest(settings, meta, store, directory)
-    worker.start()
+    store, worker = start_ingest(settings, meta)
     devices = load_fleet(meta.sessions, 300)
     assert len(devices) == 300
     pub = RecordingPublisher("127.0.0.1", mosquitto_server.port, client_id="e2e-sim")

@@ -25,13 +25,12 @@ from devices.broker.embedded import EmbeddedBroker
 from devices.broker.embedded_auth import RegistryBrokerAccess
 from devices.broker.mosquitto import ServiceAccount, sync_mosquitto
 from devices.contract import record
-from devices.directory import DeviceDirectory
 from devices.provisioning import rotate_credentials
 from farmtel.cli import cmd_mosquitto_sync
-from farmtel.runtime import Metadata, build_api, build_ingest
+from farmtel.runtime import Metadata, build_api
 from storage.clock import now_ms
 from storage.factory import open_store
-from tests.helpers import ADMIN_TOKEN, settings_for, small_registry, wait_for
+from tests.helpers import ADMIN_TOKEN, settings_for, small_registry, start_ingest, wait_for
 from tests.servers import MosquittoServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -356,11 +355,7 @@ def test_ingest_and_devices_over_tls_to_mosquitto(tmp_path, certs):
                                 mqtt_username=INGEST.username, mqtt_password=INGEST.password,
                                 mqtt_tls_ca_file=certs / "ca.crt",
                                 mqtt_client_id=f"tls-{tmp_path.name}")
-        store = open_store(settings.resolved_store_url)
-        directory = DeviceDirectory(meta.sessions)
-        directory.reload()
-        worker = build_ingest(settings, meta, store, directory)
-        worker.start()
+        store, worker = start_ingest(settings, meta)
         sm1 = tls_client(tls_port, certs / "ca.crt", "sm1-tls", "sm-1", passwords["sm-1"])
         try:
             wait_for(lambda: worker.connected, 15, "ingest connected over TLS")

@@ -14,15 +14,22 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from devices.contract import record, telemetry_topic
-from devices.directory import DeviceDirectory
-from farmtel.runtime import build_api, build_ingest
+from farmtel.runtime import build_api
 from ingest.deadletters import DeadLetter, DeadLetterStore, PendingDeadLetter
 from ingest.rejections import Reason, Rejection
 from storage.clock import HOUR_MS, now_ms
 from storage.factory import open_store
 from storage.influx import latest_statement, quote_literal, range_statement
 from storage.telemetry import RangeQuery, Reading
-from tests.helpers import ADMIN_TOKEN, publish_all, publisher, settings_for, small_registry, wait_for
+from tests.helpers import (
+    ADMIN_TOKEN,
+    publish_all,
+    publisher,
+    settings_for,
+    small_registry,
+    start_ingest,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -93,11 +100,7 @@ def test_a_flood_from_unknown_devices_is_counted_exactly_but_kept_bounded(
                             mqtt_client_id=f"flood-{tmp_path.name}", dead_letter_keep=200,
                             dead_letter_payload_bytes=64)
     meta = small_registry(settings, {"sm-1": "soil_moisture"})
-    store = open_store(settings.resolved_store_url)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    worker = build_ingest(settings, meta, store, directory)
-    worker.start()
+    store, worker = start_ingest(settings, meta)
     pub = publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
     try:
         wait_for(lambda: worker.connected, 10, "ingest connected")

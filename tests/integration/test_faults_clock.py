@@ -13,12 +13,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devices.contract import gateway_topic, record, telemetry_topic
-from devices.directory import DeviceDirectory
-from farmtel.runtime import build_api, build_ingest
+from farmtel.runtime import build_api
 from storage.clock import HOUR_MS, now_ms
-from storage.factory import open_store
 from storage.telemetry import Quality
-from tests.helpers import ADMIN_TOKEN, publish_all, publisher, settings_for, small_registry, wait_for
+from tests.helpers import (
+    ADMIN_TOKEN,
+    publish_all,
+    publisher,
+    settings_for,
+    small_registry,
+    start_ingest,
+    wait_for,
+)
 from tests.integration._faults import stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -33,11 +39,7 @@ def test_devices_with_wrong_clocks_are_flagged_or_dead_lettered(tmp_path, mosqui
     settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
                             mqtt_client_id=f"clock-{tmp_path.name}")
     meta = small_registry(settings, DEVICES)
-    store = open_store(settings.resolved_store_url)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    worker = build_ingest(settings, meta, store, directory)
-    worker.start()
+    store, worker = start_ingest(settings, meta)
     pub = publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
     try:
         wait_for(lambda: worker.connected, 10, "ingest connected")

@@ -15,14 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devices.contract import record
-from devices.directory import DeviceDirectory
 from devices.mqtt_publisher import ReliablePublisher
-from farmtel.runtime import build_api, build_ingest
+from farmtel.runtime import build_api
 from ingest.worker import IngestWorker
-from storage.factory import open_store
 from storage.telemetry import StoreUnavailable, TelemetryStore
 from tests.fakes import MemoryStore
-from tests.helpers import ADMIN_TOKEN, settings_for, small_registry, wait_for
+from tests.helpers import ADMIN_TOKEN, settings_for, small_registry, start_ingest, wait_for
 from tests.integration._faults import PROBES, Stream, stored
 from tests.servers import InfluxServer
 
@@ -36,16 +34,12 @@ def influx() -> Iterator[InfluxServer]:
         yield server
 
 
-def start_ingest(tmp_path, mosquitto_server, influx, **overrides):
+def ingest_on_influx(tmp_path, mosquitto_server, influx, **overrides):
     settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
                             store_url=f"influxdb://127.0.0.1:{influx.port}/faults",
                             mqtt_client_id=f"faults-{tmp_path.name}", **overrides)
     meta = small_registry(settings, PROBES)
-    store = open_store(settings.resolved_store_url)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    worker = build_ingest(settings, meta, store, directory)
-    worker.start()
+    store, worker = start_ingest(settings, meta)
     wait_for(lambda: worker.connected, 10, "ingest connected")
     return settings, meta, store, worker
 
@@ -60,7 +54,7 @@ def settle(worker: IngestWorker, store: TelemetryStore, published: int) -> None:
 
 
 def test_store_outage_spools_then_replays_exactly_once(tmp_path, mosquitto_server, influx):
-    settings, _, store, worker = start_ingest(tmp_path, mosquitto_server, influx)
+    settings, _, store, worker = ingest_on_influx(tmp_path, mosquitto_server, influx)
     pub = ReliablePublisher("127.0.0.1", mosquitto_server.port, client_id=f"p-{tmp_path.name}")
     try:
         pub.connect()
@@ -100,7 +94,7 @@ def test_store_outage_spools_then_replays_exactly_once(tmp_path, mosquitto_serve
 def test_full_spool_stops_acknowledging_until_the_store_is_back(tmp_path, mosquitto_server,
                                                                 influx, caplog):
     caplog.set_level(logging.WARNING, logger="ingest.pipeline")
-    _, meta, store, worker = start_ingest(tmp_path, mosquitto_server, influx,
+    _, meta, store, worker = ingest_on_influx(tmp_path, mosquitto_server, influx,
                                                  spool_max_bytes=20_000)
     api = TestClient(build_api(meta, store, worker=worker))
     pub = ReliablePublisher("127.0.0.1", mosquitto_server.port, client_id=f"p-{tmp_path.name}")

@@ -6,12 +6,9 @@ import orjson
 import pytest
 
 from devices.contract import gateway_topic, record, telemetry_topic
-from devices.directory import DeviceDirectory
-from farmtel.runtime import build_ingest
 from storage.clock import now_ms
-from storage.factory import open_store
 from storage.telemetry import TelemetryStore
-from tests.helpers import publish_all, publisher, settings_for, small_registry, wait_for
+from tests.helpers import publish_all, publisher, settings_for, small_registry, start_ingest, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +35,7 @@ def test_published_readings_are_stored_exactly_once(tmp_path, mosquitto_server, 
                             store_url=store_url, mqtt_protocol=protocol,
                             mqtt_client_id=f"ingest-{tmp_path.name}")
     meta = small_registry(settings, DEVICES)
-    store = open_store(settings.resolved_store_url)
-    directory = DeviceDirectory(meta.sessions)
-    directory.reload()
-    worker = build_ingest(settings, meta, store, directory)
-    worker.start()
+    store, worker = start_ingest(settings, meta)
     pub = publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
     try:
         wait_for(lambda: worker.connected, 10, "ingest connected")
