@@ -1,6 +1,7 @@
 """The metadata database (SQLAlchemy 2): declarative base, engine and session factory.
 
-SQLite by default (WAL, foreign keys on); any SQLAlchemy URL (e.g. PostgreSQL) in production.
+SQLite by default (WAL, foreign keys on); PostgreSQL through psycopg 3 in production
+(``postgresql+psycopg://user:password@host:5432/farmtel``; ``postgresql://`` means the same).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, create_engine, event
+from sqlalchemy import Engine, Integer, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -17,8 +18,17 @@ class Base(DeclarativeBase):
     """Declarative base of every metadata table."""
 
 
+_PSYCOPG = "postgresql+psycopg"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; creates the SQLite file's folder and turns on WAL + foreign keys."""
+    """An engine for ``url``: SQLite (creates the file's folder, turns on WAL + foreign keys) or
+    PostgreSQL with psycopg 3 (``postgresql://`` uses it too; sessions in UTC, connections
+    checked before use so a restarted server costs no request)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", _PSYCOPG):
+        return create_engine(parsed.set(drivername=_PSYCOPG), pool_pre_ping=True,
+                             connect_args={"options": "-c timezone=UTC"})
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":

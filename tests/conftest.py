@@ -1,5 +1,5 @@
 """Shared fixtures: real servers, started once per session, fresh names per test, and the
-telemetry store URL of both backends."""
+telemetry store URL and metadata database URL of both backends."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import InfluxServer, MosquittoServer
+from tests.servers import InfluxServer, MosquittoServer, PostgresServer, ServerError
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +47,31 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     influx: InfluxServer = request.getfixturevalue("influx_server")
     database: str = request.getfixturevalue("influx_database")
     return f"influxdb://127.0.0.1:{influx.port}/{database}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A running PostgreSQL (Debian's packages, a cluster in a temporary folder), stopped at the
+    end of the session."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh, empty database no other test uses; dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield postgres_server.create_database(name)
+    if postgres_server.running:
+        with contextlib.suppress(ServerError):
+            postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The metadata database of the test, once per backend: an empty SQLite file in
+    ``tmp_path``, or a fresh database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

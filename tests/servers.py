@@ -31,6 +31,7 @@ __all__ = [
     "InfluxServer",
     "IngestProcess",
     "MosquittoServer",
+    "PostgresServer",
     "ServerError",
     "VictoriaMetricsServer",
     "farmtel_env",
@@ -61,6 +62,7 @@ class _Server:
     executable = ""
     start_timeout_s = 30.0
     stop_timeout_s = 10.0
+    stop_signal = signal.SIGTERM
 
     def __init__(self, workdir: Path | None = None) -> None:
         self._own_dir = workdir is None
@@ -125,7 +127,7 @@ class _Server:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(self.stop_signal)
             try:
                 proc.wait(timeout=self.stop_timeout_s)
             except subprocess.TimeoutExpired:
@@ -354,6 +356,118 @@ log_type warning
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.settimeout(0.5)
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+
+def postgres_bindir() -> Path | None:
+    """The newest Debian PostgreSQL server folder (``/usr/lib/postgresql/<major>/bin``)."""
+    found = [d for d in Path("/usr/lib/postgresql").glob("*/bin") if (d / "initdb").is_file()]
+    return max(found, key=lambda d: float(d.parent.name), default=None)
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    """The account PostgreSQL runs as when we are root: Debian's ``postgres``, else ``nobody``."""
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise ServerError("running as root and neither a 'postgres' nor a 'nobody' account exists")
+
+
+class PostgresServer(_Server):
+    """PostgreSQL from Debian's packages on 127.0.0.1, its cluster (``initdb``) in the workdir.
+
+    Trust authentication on loopback for the superuser ``farmtel``, unix sockets in the workdir,
+    ``fsync=off`` (test data need not survive a power cut). PostgreSQL refuses to run as root:
+    then the server (and ``initdb``) run as ``postgres`` (or ``nobody``), which owns the workdir.
+    ``url(database)`` is a SQLAlchemy URL; ``create_database``/``drop_database`` use ``psql``.
+    """
+
+    name = "postgres"
+    user = "farmtel"
+    start_timeout_s = 60.0
+    stop_signal = signal.SIGINT  # "fast" shutdown: disconnect clients (SIGTERM would wait)
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.bindir = postgres_bindir()
+        self.executable = str(self.bindir / "postgres") if self.bindir else "postgres"
+        self.data_dir = self.workdir / "data"
+
+    def url(self, database: str = "postgres") -> str:
+        """``postgresql+psycopg://farmtel@127.0.0.1:<port>/<database>``."""
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def _as_server_user(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        account = _unprivileged_user()
+        return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}",
+                "--clear-groups", "--", *argv]
+
+    def start(self) -> Self:
+        """``initdb`` on first start, then start the server and wait until it accepts clients."""
+        if self.bindir is None:
+            raise ServerError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): "
+                              "`make servers` installs Debian's postgresql")
+        return super().start()
+
+    def _prepare(self) -> None:
+        assert self.bindir is not None
+        if os.geteuid() == 0:
+            account = _unprivileged_user()
+            os.chown(self.workdir, account.pw_uid, account.pw_gid)
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        done = subprocess.run(
+            self._as_server_user([str(self.bindir / "initdb"), "-D", str(self.data_dir),
+                                  "-U", self.user, "--auth=trust", "-E", "UTF8",
+                                  "--locale=C.UTF-8", "--no-sync", "--no-instructions"]),
+            cwd=self.workdir, stdin=subprocess.DEVNULL, capture_output=True, check=False,
+            env={**os.environ, "LC_ALL": "C.UTF-8"})
+        if done.returncode != 0:
+            raise ServerError(f"initdb failed:\n{done.stdout.decode()}{done.stderr.decode()}")
+
+    def _command(self) -> list[str]:
+        settings = {"listen_addresses": "127.0.0.1", "port": str(self.port),
+                    "unix_socket_directories": str(self.workdir), "fsync": "off",
+                    "synchronous_commit": "off", "full_page_writes": "off",
+                    "max_connections": "300", "shared_buffers": "32MB",
+                    "dynamic_shared_memory_type": "mmap", "log_min_messages": "warning"}
+        argv = [self.executable, "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        return self._as_server_user(argv)
+
+    def _is_ready(self) -> bool:
+        """``postmaster.pid``'s last line says ``ready`` once connections are accepted."""
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and lines[7].strip() == "ready"
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """Run ``sql`` with ``psql`` (stops at the first error) and return its output."""
+        if self.bindir is None:
+            raise ServerError("PostgreSQL is not installed")
+        done = subprocess.run(
+            [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+             "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database, "-c", sql],
+            stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=60)
+        if done.returncode != 0:
+            raise ServerError(f"psql {sql!r} failed: {done.stderr.decode().strip()}")
+        return done.stdout.decode()
+
+    def create_database(self, name: str) -> str:
+        """``CREATE DATABASE`` (UTF-8, empty); returns its ``url``."""
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """``DROP DATABASE`` (a no-op when it does not exist), closing its open connections."""
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- farmtel's own commands -----------------------------------------------------------------
