@@ -8,7 +8,8 @@ Accepted URLs::
     influxdb2://token@host[:port]/org/bucket                   (API v2 writes, port 8086)
 
 Credentials are percent-decoded, so a ``/``, ``@`` or ``:`` in them must be written ``%2F``,
-``%40``, ``%3A``. Only the SQLite store touches anything when opened (it creates its file);
+``%40``, ``%3A``. ``retention`` is what the store's ``maintain()`` keeps (default: 400 days of
+raw readings, rollups forever). Only the SQLite store touches anything when opened (it creates its file);
 InfluxDB is first contacted by the first call.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from storage.influx import InfluxTelemetryStore
+from storage.rollups import Retention
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import TelemetryStore
 
@@ -25,15 +27,15 @@ DEFAULT_INFLUX_PORT = 8086
 _SCHEMES = "sqlite:///path, influxdb://[user:password@]host:port/db, influxdb2://token@host:port/org/bucket"
 
 
-def open_store(url: str) -> TelemetryStore:
+def open_store(url: str, *, retention: Retention | None = None) -> TelemetryStore:
     """The store that ``url`` names; ``ValueError`` for an unknown scheme or a malformed URL."""
     scheme, sep, _ = url.partition("://")
     if not sep:
         raise ValueError(f"not a store URL: {url!r} (expected {_SCHEMES})")
     if scheme == "sqlite":
-        return SqliteTelemetryStore(_sqlite_path(url))
+        return SqliteTelemetryStore(_sqlite_path(url), retention=retention)
     if scheme == "influxdb":
-        return _influx_v1(urlsplit(url))
+        return _influx_v1(urlsplit(url), retention)
     if scheme == "influxdb2":
         return _influx_v2(urlsplit(url))
     raise ValueError(f"unsupported store scheme {scheme!r} in {_redact(url)} (expected {_SCHEMES})")
@@ -71,12 +73,13 @@ def _path_segments(parts: SplitResult, count: int) -> list[str]:
     return segments
 
 
-def _influx_v1(parts: SplitResult) -> InfluxTelemetryStore:
+def _influx_v1(parts: SplitResult, retention: Retention | None) -> InfluxTelemetryStore:
     (database,) = _path_segments(parts, 1)
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     return InfluxTelemetryStore(
-        _base_url(parts), database, username=username, password=password, api="v1"
+        _base_url(parts), database, username=username, password=password, api="v1",
+        retention=retention,
     )
 
 

@@ -10,6 +10,9 @@ may lose the last transactions on power loss; ingest acknowledges MQTT messages 
 
 Concurrency: one connection per thread (readers never wait for the writer under WAL); writes
 are serialised by an in-process lock and by ``BEGIN IMMEDIATE`` across processes.
+
+Retention and downsampling: hourly and daily rollup tables in the same file, maintained by
+``maintain()`` (``storage._sqlite_rollups``; the rules are ``storage.rollups``').
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from itertools import starmap
 from pathlib import Path
 from typing import Any
 
-from storage.clock import SECOND_MS
+from storage import _sqlite_rollups as rollups
+from storage.clock import SECOND_MS, now_ms
 from storage.naming import check_id, check_quantity, storable_quantity
+from storage.rollups import Maintenance, Retention, late_marks, plan, reduce
 from storage.telemetry import (
     Aggregation,
     ClosedOnExit,
@@ -86,11 +91,13 @@ class SqliteTelemetryStore(ClosedOnExit):
 
     ``busy_timeout_ms`` is how long a write waits for another process's write lock before it
     raises ``StoreUnavailable`` [ms]. ``path`` must be a file: ``:memory:`` would give every
-    thread its own empty database.
+    thread its own empty database. ``retention`` is what ``maintain()`` keeps.
     """
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5_000) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5_000,
+                 retention: Retention | None = None) -> None:
         self.path = Path(path)
+        self.retention = retention or Retention()
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -102,7 +109,7 @@ class SqliteTelemetryStore(ClosedOnExit):
         with self._mapped_errors():
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + rollups.ROLLUP_SCHEMA)
 
     # -- lifecycle --
 
@@ -124,6 +131,11 @@ class SqliteTelemetryStore(ClosedOnExit):
             self._connections.append(conn)
         self._local.conn = conn
         return conn
+
+    def ping(self) -> None:
+        """``SELECT 1`` on this thread's connection."""
+        with self._mapped_errors():
+            self._conn().execute("SELECT 1").fetchone()
 
     def close(self) -> None:
         """Close every thread's connection; later calls raise ``StoreUnavailable``."""
@@ -153,25 +165,40 @@ class SqliteTelemetryStore(ClosedOnExit):
         ) as exc:
             raise StoreRejected(f"SQLite: {exc}") from exc
 
-    # -- writes --
-
-    def write(self, readings: Sequence[Reading]) -> None:
-        """Store a batch in one transaction; replayed keys are ignored (first write wins)."""
-        if not readings:
-            return
-        rows = self._validated(readings)
-        newest = _newest_per_key(rows)
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on this thread's connection: committed on exit, rolled back
+        on an exception; sqlite3 errors mapped."""
         with self._mapped_errors(), self._write_lock:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_INSERT, rows)
-                conn.executemany(_UPSERT_LATEST, newest)
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    # -- writes --
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        """Store a batch in one transaction; replayed keys are ignored (first write wins).
+        A batch holding readings of closed hours also marks them for the next ``maintain()``."""
+        if not readings:
+            return
+        rows = self._validated(readings)
+        newest = _newest_per_key(rows)
+        marks = late_marks(rows, now_ms())
+        with self._transaction() as conn:
+            conn.executemany(_INSERT, rows)
+            conn.executemany(_UPSERT_LATEST, newest)
+            if marks:
+                rollups.mark_late(conn, marks)
+
+    def maintain(self, now_ms: int) -> Maintenance:
+        """Roll up, recompute late hours, apply the retention (``storage._sqlite_rollups``)."""
+        return rollups.maintain(self._transaction, self.retention, now_ms)
 
     def _validated(self, readings: Sequence[Reading]) -> list[Reading]:
         """The batch, with values as finite floats; ``StoreRejected`` for a bad quantity name
@@ -221,20 +248,28 @@ class SqliteTelemetryStore(ClosedOnExit):
         """Raw or window-aggregated points in ``[start_ms, end_ms)``, oldest first.
 
         Windows start at multiples of ``every_s`` since the epoch (floor division, also for
-        times before 1970); at most ``limit`` points (raw or windows) are returned.
+        times before 1970); at most ``limit`` points (raw or windows) are returned. Windows of
+        whole hours read the rollups for the rolled-up whole hours (and days) of the range.
         """
         check_quantity(q.quantity)
         if q.device_id is not None:
             where, key = "device_id = ?", check_id(q.device_id)
         else:
             where, key = "site_id = ?", check_id(q.site_id or "")
+        if q.every_s is not None and q.agg is not None:
+            with self._mapped_errors():
+                conn = self._conn()
+                segments = plan(q, rollups.rolled_until(conn))
+                if segments is not None:
+                    return reduce(rollups.partials(conn, segments, where, key, q.quantity,
+                                                   q.every_s * SECOND_MS), q)
         bounds = f"{where} AND quantity = ? AND ts_ms >= ? AND ts_ms < ?"
         params: list[Any] = [key, q.quantity, q.start_ms, q.end_ms]
         # Only constant fragments and an int are formatted into the SQL; values are bound.
         if q.agg is None or q.every_s is None:
             select, tail = "ts_ms, value", "ORDER BY ts_ms, device_id"
         else:
-            select = f"{_window_start(q.every_s)} AS win, {_SQL_AGG[Aggregation(q.agg)]}"
+            select = f"{rollups.window_sql(q.every_s * SECOND_MS)} AS win, {_SQL_AGG[Aggregation(q.agg)]}"
             tail = "GROUP BY device_id, win ORDER BY win, device_id"
         sql = f"SELECT device_id, {select} FROM readings WHERE {bounds} {tail} LIMIT ?"  # noqa: S608
         params.append(max(q.limit, 0))
@@ -265,7 +300,8 @@ class SqliteTelemetryStore(ClosedOnExit):
         from the primary key; without, the whole table is scanned (fine for small stores)."""
         if every_s <= 0:
             raise ValueError("every_s must be positive")
-        rows = self._bulk(f"device_id, {_window_start(every_s)} AS win, COUNT(*)", "GROUP BY device_id, win "
+        win = rollups.window_sql(every_s * SECOND_MS)
+        rows = self._bulk(f"device_id, {win} AS win, COUNT(*)", "GROUP BY device_id, win "
                           "ORDER BY device_id, win", quantity, start_ms, end_ms, device_ids)
         return [(d, int(win), int(n)) for d, win, n in rows]
 
@@ -300,13 +336,6 @@ class SqliteTelemetryStore(ClosedOnExit):
                 sql = f"SELECT {select} FROM readings WHERE {where}{bounds} {tail}"  # noqa: S608
                 out += conn.execute(sql, [*chunk, *params]).fetchall()
         return out
-
-
-def _window_start(every_s: int) -> str:
-    """SQL for the start of ``ts_ms``'s epoch-aligned window of ``every_s`` [s] (floor
-    division, also before 1970); only an int is formatted in."""
-    w = int(every_s) * SECOND_MS
-    return f"ts_ms - ((ts_ms % {w}) + {w}) % {w}"
 
 
 def _newest_per_key(rows: list[Reading]) -> list[Reading]:

@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 from types import TracebackType
-from typing import NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, NamedTuple, Protocol, Self
+
+if TYPE_CHECKING:
+    from storage.rollups import Maintenance
 
 
 class Quality(IntFlag):
@@ -70,7 +73,8 @@ class RangeQuery:
 
     Exactly one of ``device_id`` and ``site_id`` is set. ``every_s`` with ``agg`` groups the
     range into windows aligned to the epoch; without them raw points are returned, oldest first,
-    at most ``limit`` of them.
+    at most ``limit`` of them. Windows of whole hours are answered from the rollups where they
+    exist (exactly: means are sum / count); raw points exist within the raw retention only.
     """
 
     quantity: str
@@ -152,6 +156,16 @@ class TelemetryStore(Protocol):
     ) -> list[tuple[str, int, float]]:
         """Every reading of ``quantity`` in ``[start_ms, end_ms)`` as ``(device_id, ts_ms,
         value)``, ordered by device then time. Every device, or only ``device_ids``."""
+        ...
+
+    def maintain(self, now_ms: int) -> Maintenance:
+        """Roll up closed hours and days, recompute hours that received late data, delete raw
+        readings older than the retention (``storage.rollups`` states the rules); idempotent.
+        Aggregated queries over rolled-up whole hours read the rollups from then on."""
+        ...
+
+    def ping(self) -> None:
+        """Return when the store answers a trivial query now; ``StoreUnavailable`` if not."""
         ...
 
     def close(self) -> None:

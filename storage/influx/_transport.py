@@ -70,10 +70,11 @@ class Transport:
 
     # -- writes --
 
-    def write(self, lines: list[str]) -> None:
-        """Send one request of line-protocol ``lines`` and wait for the server's answer."""
+    def write(self, lines: list[str], *, retention_policy: str | None = None) -> None:
+        """Send one request of line-protocol ``lines`` and wait for the server's answer; into
+        ``retention_policy`` instead of the database's default one (API v1 only)."""
         if self.api == "v1":
-            self._write_v1("\n".join(lines).encode())
+            self._write_v1("\n".join(lines).encode(), retention_policy)
         else:
             self._write_v2(lines)
 
@@ -81,8 +82,10 @@ class Transport:
         """``CREATE DATABASE`` (API v1; a no-op when it exists)."""
         self.query(f"CREATE DATABASE {quote_ident(self.database)}", with_db=False)
 
-    def _write_v1(self, body: bytes) -> None:
+    def _write_v1(self, body: bytes, retention_policy: str | None) -> None:
         params = {"db": self.database, "precision": "ms"}
+        if retention_policy is not None:
+            params["rp"] = retention_policy
         response = self._post("/write", params=params, content=body)
         if response.status_code == 404 and self._auto_create:
             self.create_database()

@@ -9,6 +9,10 @@ Two properties differ from the SQLite backend by the nature of InfluxDB and are 
 not hidden: a replay of the same key with a *different* value overwrites (last write wins,
 SQLite keeps the first), and ``seq``/``quality`` are stored once per line, so readings of one
 device at one instant share them (the largest ``seq`` and the union of the quality flags).
+
+Retention and downsampling (API v1): ``_rollups``. With API v2 (``influxdb2://``) InfluxQL is
+read-only (no ``INTO``, ``DELETE`` or retention policies through ``/query``): the bucket's own
+retention period applies, ``maintain()`` does nothing and queries read raw data.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from storage.clock import now_ms
 from storage.influx._influxql import (
     IDS_PER_STATEMENT,
     bulk_statements,
@@ -30,8 +35,10 @@ from storage.influx._influxql import (
     range_statement,
 )
 from storage.influx._line_protocol import LineEncoder
+from storage.influx._rollups import InfluxRollups, late_lines
 from storage.influx._transport import Transport
 from storage.naming import check_id, check_quantity
+from storage.rollups import NO_HORIZON_MS, Maintenance, Retention, late_marks, plan, reduce
 from storage.telemetry import ClosedOnExit, RangeQuery, Reading, SeriesPoint
 
 __all__ = ["InfluxTelemetryStore"]
@@ -44,7 +51,8 @@ class InfluxTelemetryStore(ClosedOnExit):
     ``username``/``password``); API v2 needs ``org``, ``bucket`` and ``token``, and reads go to
     the database ``database or bucket`` of the v1-compatible ``/query``. ``timeout_s`` bounds
     each HTTP request [s]; ``max_lines`` bounds the lines sent per write request. Errors are
-    ``StoreUnavailable`` or ``StoreRejected`` as ``_transport`` maps them.
+    ``StoreUnavailable`` or ``StoreRejected`` as ``_transport`` maps them. ``retention`` is
+    what ``maintain()`` keeps (API v1).
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class InfluxTelemetryStore(ClosedOnExit):
         max_connections: int = 8,
         max_lines: int = 5_000,
         auto_create: bool = True,
+        retention: Retention | None = None,
     ) -> None:
         if api not in ("v1", "v2"):
             raise ValueError(f"api must be 'v1' or 'v2', not {api!r}")
@@ -80,6 +89,8 @@ class InfluxTelemetryStore(ClosedOnExit):
             org=org, bucket=bucket, token=token, timeout_s=timeout_s,
             max_connections=max_connections, auto_create=auto_create,
         )
+        self._rollups = (InfluxRollups(self._transport, retention or Retention())
+                         if api == "v1" else None)
 
     # -- lifecycle --
 
@@ -91,15 +102,33 @@ class InfluxTelemetryStore(ClosedOnExit):
         """``CREATE DATABASE`` (API v1; a no-op when it exists)."""
         self._transport.create_database()
 
+    def ping(self) -> None:
+        """One cheap InfluxQL statement (checks the server, the credentials and ``/query``)."""
+        self._transport.query("SHOW MEASUREMENTS LIMIT 1")
+
     # -- writes --
 
     def write(self, readings: Sequence[Reading]) -> None:
-        """Write a batch (one line per device and instant) and wait for the server's answer."""
+        """Write a batch (one line per device and instant) and wait for the server's answer;
+        then the late marks of a batch holding readings of closed hours (API v1)."""
         if not readings:
             return
         lines = self._encoder.encode(readings)
         for chunk in chunks(lines, self._max_lines):
             self._transport.write(list(chunk))
+        if self._rollups is not None:
+            at = now_ms()
+            marks = late_marks(readings, at)
+            if marks:
+                for chunk in chunks(late_lines(marks, at), self._max_lines):
+                    self._transport.write(list(chunk))
+
+    def maintain(self, now_ms: int) -> Maintenance:
+        """Roll up, recompute late hours, apply the retention (``_rollups``); with API v2 a
+        no-op (the bucket's retention period applies)."""
+        if self._rollups is None:
+            return Maintenance(NO_HORIZON_MS, NO_HORIZON_MS, 0, 0)
+        return self._rollups.maintain(now_ms, self._quantities())
 
     # -- reads --
 
@@ -124,10 +153,15 @@ class InfluxTelemetryStore(ClosedOnExit):
         return out
 
     def query(self, q: RangeQuery) -> list[SeriesPoint]:
-        """Raw or window-aggregated points in ``[start_ms, end_ms)``, oldest first."""
+        """Raw or window-aggregated points in ``[start_ms, end_ms)``, oldest first; windows of
+        whole hours read the rollups for the rolled-up whole hours (and days) of the range."""
         statement = range_statement(q)
         if q.limit <= 0:  # InfluxQL reads LIMIT 0 as "no limit"
             return []
+        if self._rollups is not None and q.every_s is not None and q.agg is not None:
+            segments = plan(q, self._rollups.rolled_until())
+            if segments is not None:
+                return reduce(self._rollups.partials(segments, q), q)
         (result,) = self._transport.query(statement)
         points = [
             SeriesPoint(device, q.quantity, int(row[0]), float(row[1]))

@@ -3,13 +3,15 @@
 ``backend`` is SQLite in ``tmp_path``, InfluxDB 1.x (a real ``influxd``, one fresh database
 per test) and the in-memory fake the unit tests use (``tests.fakes.MemoryStore``). Each backend
 also knows how to make itself honestly unavailable: another process holding SQLite's write
-lock, the ``influxd`` process stopped, or the fake's ``available`` switch off. At the end: backend-specific
+lock, the ``influxd`` process stopped, or the fake's ``available`` switch off. Retention and
+downsampling (``maintain()``) run on every backend too. At the end: backend-specific
 checks, the URL factory, and the API v2 write path against a real VictoriaMetrics.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import sqlite3
 import threading
@@ -23,9 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
-from storage.clock import HOUR_MS, MINUTE_MS
+from storage.clock import DAY_MS, HOUR_MS, MINUTE_MS, now_ms
 from storage.factory import open_store
 from storage.influx import InfluxTelemetryStore
+from storage.rollups import Retention
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import (
     Aggregation,
@@ -411,6 +414,134 @@ def test_tricky_but_valid_ids_round_trip(store: TelemetryStore) -> None:
     assert raw(store, TRICKY, "vwc_pct", T0, T0 + 1) == [SeriesPoint(TRICKY, "vwc_pct", T0, 12.5)]
     site = store.query(RangeQuery("vwc_pct", T0, T0 + 1, site_id=TRICKY_SITE))
     assert [p.device_id for p in site] == [TRICKY]
+
+
+# --- retention and downsampling --------------------------------------------------------------
+
+QUARTER_HOUR = 15 * MIN
+YEARS_3_DAYS = 3 * 365
+
+
+def quarter_hourly(device: str, start: int, days: int) -> list[Reading]:
+    """One reading every 15 minutes for ``days`` days from ``start``: deterministic values with
+    two decimals in [15, 25)."""
+    return [reading(device, "vwc_pct", 15.0 + (k * 7919 % 1000) / 100, start + k * QUARTER_HOUR)
+            for k in range(days * 96)]
+
+
+def expected_windows(readings: list[Reading], width_ms: int, start: int, end: int,
+                     ) -> dict[Aggregation, list[tuple[int, float]]]:
+    """Every aggregation per epoch-aligned window, computed here from the values (not through
+    a store): (window start, value), oldest first."""
+    windows: dict[int, list[float]] = {}
+    for r in readings:
+        if start <= r.ts_ms < end:
+            windows.setdefault(r.ts_ms - r.ts_ms % width_ms, []).append(r.value)
+    wins = sorted(windows)
+    return {
+        Aggregation.MEAN: [(w, math.fsum(windows[w]) / len(windows[w])) for w in wins],
+        Aggregation.MIN: [(w, min(windows[w])) for w in wins],
+        Aggregation.MAX: [(w, max(windows[w])) for w in wins],
+        Aggregation.SUM: [(w, math.fsum(windows[w])) for w in wins],
+        Aggregation.COUNT: [(w, float(len(windows[w]))) for w in wins],
+    }
+
+
+def windows_of(store: TelemetryStore, device: str, start: int, end: int, every_s: int,
+               agg: Aggregation) -> list[tuple[int, float]]:
+    q = RangeQuery("vwc_pct", start, end, device_id=device, every_s=every_s, agg=agg)
+    return [(p.ts_ms, p.value) for p in store.query(q)]
+
+
+def assert_windows(store: TelemetryStore, device: str, start: int, end: int, every_s: int,
+                   expected: dict[Aggregation, list[tuple[int, float]]]) -> None:
+    for agg, want in expected.items():
+        got = windows_of(store, device, start, end, every_s, agg)
+        assert [w for w, _ in got] == [w for w, _ in want], agg
+        assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-12), agg
+
+
+def test_a_three_year_device_query_is_answered_from_rollups(store: TelemetryStore) -> None:
+    now = now_ms()
+    end = now - now % DAY_MS - DAY_MS  # yesterday, 00:00 UTC: every hour is closed
+    start = end - YEARS_3_DAYS * DAY_MS
+    data = quarter_hourly("sm-1", start, YEARS_3_DAYS)
+    for i in range(0, len(data), 5_000):
+        store.write(data[i : i + 5_000])
+    daily = expected_windows(data, DAY_MS, start, end)
+    assert len(daily[Aggregation.MEAN]) == YEARS_3_DAYS
+    assert_windows(store, "sm-1", start, end, 86_400, daily)  # from raw, before maintenance
+
+    done = store.maintain(now)
+
+    assert done.rolled_until_ms >= end
+    horizon = Retention().raw_horizon_ms(now)
+    assert done.raw_from_ms == horizon
+    assert_windows(store, "sm-1", start, end, 86_400, daily)  # now from the daily rollups
+    # raw older than the retention is gone; the rollups stay, hourly too
+    assert raw(store, "sm-1", "vwc_pct", start, horizon) == []
+    assert len(raw(store, "sm-1", "vwc_pct", horizon, horizon + DAY_MS)) == 96
+    old_day = start + 100 * DAY_MS
+    assert_windows(store, "sm-1", old_day, old_day + DAY_MS, 3600,
+                   expected_windows(data, HOUR_MS, old_day, old_day + DAY_MS))
+    # a range that starts and ends mid-hour: raw edges, hourly and daily rollups, merged
+    a, b = end - 5 * DAY_MS + 20 * MIN, end - DAY_MS - 50 * MIN
+    assert_windows(store, "sm-1", a, b, 86_400, expected_windows(data, DAY_MS, a, b))
+    assert_windows(store, "sm-1", a, b, 2 * 86_400, expected_windows(data, 2 * DAY_MS, a, b))
+    assert_windows(store, "sm-1", a, b, 6 * 3600, expected_windows(data, 6 * HOUR_MS, a, b))
+    assert store.latest(device_ids=["sm-1"])[0].ts_ms == data[-1].ts_ms
+
+
+def test_late_data_reaches_the_rollups_at_the_next_maintenance(store: TelemetryStore) -> None:
+    now = now_ms()
+    day = now - now % DAY_MS - 2 * DAY_MS  # the day before yesterday
+    first = [reading(f"sm-{d}", "vwc_pct", 10.0 + d + k, day + k * QUARTER_HOUR)
+             for d in (1, 2) for k in range(96)]
+    store.write(first)
+    store.maintain(now)
+    late = [reading("sm-1", "vwc_pct", 99.0, day + 5 * HOUR_MS + 7 * MIN),
+            reading("sm-1", "vwc_pct", -3.0, day + 5 * HOUR_MS + 8 * MIN)]
+    store.write(late)
+
+    done = store.maintain(now)
+
+    assert done.late_hours >= 1
+    everything = first + late
+    sm1 = [r for r in everything if r.device_id == "sm-1"]
+    assert_windows(store, "sm-1", day, day + DAY_MS, 3600,
+                   expected_windows(sm1, HOUR_MS, day, day + DAY_MS))
+    assert_windows(store, "sm-1", day, day + DAY_MS, 86_400,
+                   expected_windows(sm1, DAY_MS, day, day + DAY_MS))
+    site = store.query(RangeQuery("vwc_pct", day, day + DAY_MS, site_id="field-1",
+                                  every_s=86_400, agg=Aggregation.COUNT))
+    assert [(p.device_id, p.value) for p in site] == [("sm-1", 98.0), ("sm-2", 96.0)]
+
+
+def test_maintenance_is_idempotent(store: TelemetryStore) -> None:
+    now = now_ms()
+    day = now - now % DAY_MS - 3 * DAY_MS
+    data = quarter_hourly("sm-1", day, 2)
+    store.write(data)
+    store.maintain(now)
+    before = {agg: windows_of(store, "sm-1", day, day + 2 * DAY_MS, 3600, agg)
+              for agg in Aggregation}
+
+    again = store.maintain(now)
+
+    assert again.hours_rolled_up == 0  # (InfluxDB re-reads the last minutes' late marks)
+    assert {agg: windows_of(store, "sm-1", day, day + 2 * DAY_MS, 3600, agg)
+            for agg in Aggregation} == before
+    assert_windows(store, "sm-1", day, day + 2 * DAY_MS, 3600,
+                   expected_windows(data, HOUR_MS, day, day + 2 * DAY_MS))
+    assert len(raw(store, "sm-1", "vwc_pct", day, day + 2 * DAY_MS)) == 2 * 96
+
+
+def test_maintaining_an_empty_store_keeps_it_empty(store: TelemetryStore) -> None:
+    now = now_ms()
+    store.maintain(now)
+    store.maintain(now)
+    assert store.latest() == []
+    assert windows_of(store, "sm-1", now - 3 * DAY_MS, now, 86_400, Aggregation.MEAN) == []
 
 
 # --- errors ----------------------------------------------------------------------------------
