@@ -43,6 +43,7 @@ from ingest.worker import IngestWorker
 from storage.clock import DAY_MS
 from storage.factory import open_store
 from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.rollups import Retention
 from storage.telemetry import Reading, TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -239,5 +240,6 @@ def build_api(meta: Metadata, store: TelemetryStore, *,
 
 
 def open_telemetry(settings: Settings) -> TelemetryStore:
-    """The configured telemetry store."""
-    return open_store(settings.resolved_store_url)
+    """The configured telemetry store, with its retention."""
+    retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
+    return open_store(settings.resolved_store_url, retention=retention)

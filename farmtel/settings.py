@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     )
     alert_tick_interval_s: int = Field(default=60, description="No-data rule evaluation period.")
     field_water_interval_s: int = Field(default=3600, description="Field-water job period.")
+    raw_retention_days: int = Field(
+        default=400, ge=1,
+        description="Raw telemetry is kept this long [days] (a full season and its successor); "
+        "older readings are deleted once rolled up (README: Retention and downsampling).",
+    )
+    rollup_retention_days: int | None = Field(
+        default=None, ge=1, description="Hourly and daily rollups are kept this long [days]; "
+        "unset: forever.",
+    )
 
     @field_validator("mqtt_client_id", "alert_feed_client_id")
     @classmethod

@@ -7,6 +7,8 @@
   complete month's indicator snapshot, once per month (``analytics.indicators.jobs``).
 * ``indicators-hourly-counts`` (every 10 minutes): readings per device and hour into the cache
   the indicator computation reads (``analytics.indicators.hourly``).
+* ``telemetry-rollup`` (every 10 minutes): the store's ``maintain()``: hourly and daily
+  rollups, late hours, raw retention (``storage.rollups``).
 
 Jobs are idempotent (upserts; the alert engine ignores a day it has already seen), so a
 restart that reruns them changes nothing; jobs that must run once per period claim it first
@@ -43,4 +45,7 @@ def build_scheduler(sessions: sessionmaker[Any], store: TelemetryStore, *,
                           seconds=tick_interval_s, id="alerts-tick", replace_existing=True)
     register_indicator_jobs(scheduler, sessions, store)
     register_hourly_counts_job(scheduler, sessions, store)
+    scheduler.add_job(lambda: store.maintain(now_ms()), "interval", minutes=10,
+                      id="telemetry-rollup", replace_existing=True,
+                      next_run_time=datetime.now(UTC) + timedelta(seconds=30))
     return scheduler
