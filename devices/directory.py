@@ -26,18 +26,20 @@ class DeviceInfo:
     county: str
     gateway_id: str | None
     revoked: bool
+    """Revoked or retired: no longer admitted (ingest dead-letters its messages)."""
 
 
 def load_devices(session: Session) -> dict[str, DeviceInfo]:
     """Every device with its site, farm and county, in one query."""
     rows = session.execute(
         select(Device.id, Device.type, Device.site_id, Site.farm_id, Farm.county_id,
-               Device.gateway_id, Device.revoked_at)
+               Device.gateway_id, Device.revoked_at, Device.retired_at)
         .join(Site, Device.site_id == Site.id)
         .join(Farm, Site.farm_id == Farm.id)
     )
     return {
-        r[0]: DeviceInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6] is not None) for r in rows
+        r[0]: DeviceInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6] is not None or r[7] is not None)
+        for r in rows
     }
 
 

@@ -1,5 +1,6 @@
 """Registry writes: farms, sites and devices are registered here (and only here), each write
-bumping the registry version; devices get their MQTT credentials exactly once.
+bumping the registry version; devices get their MQTT credentials exactly once, and their first
+placement (``devices.registry.DevicePlacement``). Edits, moves and retirements: ``devices.fleet``.
 
 Every refusal is its own error class, a kind of ``storage.errors`` (``InvalidInput`` 422,
 ``Conflict`` 409, ``NotFound`` 404), so callers map them by type.
@@ -18,7 +19,15 @@ from sqlalchemy.orm import Session
 
 from devices.catalogue import DEVICE_TYPES
 from devices.credentials import hash_password, new_secret
-from devices.registry import County, Device, Farm, Site, bump_version, utcnow
+from devices.registry import (
+    County,
+    Device,
+    DevicePlacement,
+    Farm,
+    Site,
+    bump_version,
+    utcnow,
+)
 from storage.errors import Conflict, InvalidInput, NotFound
 
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -72,6 +81,14 @@ class SiteExists(ProvisioningError, Conflict):
     """A site with that id is registered already."""
 
 
+class FarmRetired(ProvisioningError, Conflict):
+    """The farm is retired: nothing new goes on it."""
+
+
+class SiteRetired(ProvisioningError, Conflict):
+    """The site is retired: no device goes on it."""
+
+
 def create_farm(session: Session, farm: Farm) -> Farm:
     """Register ``farm`` (caller commits); ``UnknownCounty``, ``FarmExists``."""
     if session.get(County, farm.county_id) is None:
@@ -84,9 +101,12 @@ def create_farm(session: Session, farm: Farm) -> Farm:
 
 
 def create_site(session: Session, site: Site) -> Site:
-    """Register ``site`` (caller commits); ``UnknownFarm``, ``SiteExists``."""
-    if session.get(Farm, site.farm_id) is None:
+    """Register ``site`` (caller commits); ``UnknownFarm``, ``FarmRetired``, ``SiteExists``."""
+    farm = session.get(Farm, site.farm_id)
+    if farm is None:
         raise UnknownFarm("unknown farm")
+    if farm.retired_at is not None:
+        raise FarmRetired(f"farm {farm.id!r} is retired")
     if session.get(Site, site.id) is not None:
         raise SiteExists("site exists")
     session.add(site)
@@ -100,14 +120,23 @@ def insert_registry_rows(connection: Connection, *, farms: Iterable[Mapping[str,
                          chunk: int = 50_000) -> tuple[int, int, int]:
     """Insert rows of farms, sites and devices (SQLAlchemy Core executemany in chunks of
     ``chunk`` rows; gateways before the devices behind them) unchecked, for fleets of
-    simulated devices, then bump the registry version once if anything was inserted (in the
-    caller's transaction). Returns the farms, sites and devices inserted."""
+    simulated devices, each device with its first placement (from its ``created_at``), then
+    bump the registry version once if anything was inserted (in the caller's transaction).
+    Returns the farms, sites and devices inserted."""
     inserted = []
     for table, rows in ((Farm, farms), (Site, sites), (Device, devices)):
         n = 0
         it = iter(rows)
         while batch := list(itertools.islice(it, chunk)):
-            connection.execute(insert(table), batch)
+            if table is Device:
+                now = utcnow()
+                batch = [r if "created_at" in r else {**r, "created_at": now} for r in batch]
+                connection.execute(insert(table), batch)
+                connection.execute(insert(DevicePlacement), [
+                    {"device_id": r["id"], "site_id": r["site_id"], "valid_from": r["created_at"]}
+                    for r in batch])
+            else:
+                connection.execute(insert(table), batch)
             n += len(batch)
         inserted.append(n)
     if any(inserted):
@@ -136,13 +165,17 @@ def provision_device(
     attributes: dict[str, Any] | None = None,
     gateway_id: str | None = None,
 ) -> IssuedCredentials:
-    """Register a device and issue its MQTT credentials (caller commits)."""
+    """Register a device on ``site_id`` from now and issue its MQTT credentials (caller
+    commits)."""
     if not DEVICE_ID_PATTERN.fullmatch(device_id):
         raise InvalidDeviceId(f"invalid device_id {device_id!r}")
     if device_type not in DEVICE_TYPES:
         raise UnknownDeviceType(f"unknown device type {device_type!r}")
-    if session.get(Site, site_id) is None:
+    site = session.get(Site, site_id)
+    if site is None:
         raise UnknownSite(f"unknown site {site_id!r}")
+    if site.retired_at is not None:
+        raise SiteRetired(f"site {site_id!r} is retired")
     if session.get(Device, device_id) is not None:
         raise DeviceExists(f"device {device_id!r} exists")
     if gateway_id is not None:
@@ -150,6 +183,7 @@ def provision_device(
         if gateway is None or gateway.type != "gateway":
             raise NotAGateway(f"{gateway_id!r} is not a registered gateway")
     password = new_secret()
+    now = utcnow()
     session.add(
         Device(
             id=device_id,
@@ -159,8 +193,10 @@ def provision_device(
             attributes=dict(attributes or {}),
             mqtt_username=device_id,
             password_hash=hash_password(password),
+            created_at=now,
         )
     )
+    session.add(DevicePlacement(device_id=device_id, site_id=site_id, valid_from=now))
     bump_version(session)
     return IssuedCredentials(device_id=device_id, mqtt_username=device_id, mqtt_password=password)
 

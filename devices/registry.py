@@ -2,7 +2,9 @@
 
 Sites are fields, greenhouses, barns or water sources; a site carries its area [亩] or its
 head count, and its crop or species. Devices belong to a site (and so to its farm and county)
-and may sit behind a gateway device.
+and may sit behind a gateway device. A device's placements (which site, from when to when)
+are kept in ``device_placements``, so a device moved to another site keeps its past there.
+Farms, sites and devices are retired (``retired_at``), never deleted: their history stays.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    and_,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from storage.metadata import Base
@@ -53,6 +66,7 @@ class Farm(Base):
     name: Mapped[str] = mapped_column(String(128))
     county_id: Mapped[str] = mapped_column(ForeignKey("counties.id"), index=True)
     township: Mapped[str | None] = mapped_column(String(64), default=None)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     county: Mapped[County] = relationship(back_populates="farms")
     sites: Mapped[list[Site]] = relationship(back_populates="farm")
@@ -76,6 +90,7 @@ class Site(Base):
     lon_deg: Mapped[float | None] = mapped_column(Float, default=None)
     elevation_m: Mapped[float | None] = mapped_column(Float, default=None)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     farm: Mapped[Farm] = relationship(back_populates="sites")
     devices: Mapped[list[Device]] = relationship(back_populates="site")
@@ -95,8 +110,29 @@ class Device(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     site: Mapped[Site] = relationship(back_populates="devices")
+
+
+def live_device() -> ColumnElement[bool]:
+    """WHERE clause of devices in service: neither revoked nor retired."""
+    return and_(Device.revoked_at.is_(None), Device.retired_at.is_(None))
+
+
+class DevicePlacement(Base):
+    """Where a device was: on ``site_id`` from ``valid_from`` until ``valid_to`` (exclusive;
+    ``None`` while it is still there in service). A device's placements follow each other
+    without gaps from its ``created_at``; the open one, if any, is its ``site_id``; retiring
+    the device closes it."""
+
+    __tablename__ = "device_placements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class RegistryVersion(Base):

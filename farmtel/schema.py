@@ -17,7 +17,7 @@ from analytics.indicators.targets import PlanTarget, TargetSet
 from analytics.scheduling.runs import JobRun
 from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from api.auth import ApiToken
-from devices.registry import County, Device, Farm, RegistryVersion, Site
+from devices.registry import County, Device, DevicePlacement, Farm, RegistryVersion, Site
 from ingest.deadletters import DeadLetter
 from ingest.stats_store import IngestWorkerStats
 from storage.metadata import Base, SchemaVersion
@@ -30,7 +30,7 @@ SCHEMA_VERSION: Final = 1
 TABLES: Final[tuple[type[Base], ...]] = (
     SchemaVersion,
     # registry
-    County, Farm, Site, Device, RegistryVersion,
+    County, Farm, Site, Device, DevicePlacement, RegistryVersion,
     # API
     ApiToken,
     # ingest

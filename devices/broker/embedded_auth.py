@@ -2,7 +2,7 @@
 
 The permission model is ``devices.broker.mosquitto`` (the same one Mosquitto gets as files):
 devices log in with their provisioned credentials and publish only on their own topic,
-service accounts come from settings, revoked devices are refused. The registry is re-read
+service accounts come from settings, revoked and retired devices are refused. The registry is re-read
 whenever its version changes: checked at every connection (so a revoked device is refused
 at its next connection) and at most every ``min_check_interval_s`` while publishing (so a
 revoked device that is still connected loses its rights within that interval).
@@ -91,7 +91,7 @@ class RegistryBrokerAccess:
         return self._clock() - self._last_check >= self._min_check_interval_s
 
     def user(self, username: str) -> BrokerUser | None:
-        """The cached login, or ``None`` (unknown or revoked)."""
+        """The cached login, or ``None`` (unknown, revoked or retired)."""
         return self._users.get(username)
 
     def authenticate(self, username: str | None, password: str | None) -> bool:

@@ -10,8 +10,8 @@ One permission model, two enforcers:
 
 Devices may only publish (``write``) on their own topic: ``farmtel/<farm>/<id>/telemetry``,
 or ``farmtel/<farm>/<id>/gateway`` for a gateway (ingest checks per record that the device
-behind a gateway is registered as its child). Devices read nothing. Revoked devices have no
-entry at all. Service accounts: ingest reads ``farmtel/#`` (also as a ``$share`` group) and
+behind a gateway is registered as its child). Devices read nothing. Revoked and retired
+devices have no entry at all. Service accounts: ingest reads ``farmtel/#`` (also as a ``$share`` group) and
 writes alert transitions; the simulator writes any device topic (a test tool: do not give it
 a password in production).
 """
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devices.contract import TOPIC_ROOT, gateway_topic, telemetry_topic
 from devices.credentials import hash_password, verify_password
-from devices.registry import Device, Site, current_version
+from devices.registry import Device, Site, current_version, live_device
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,12 @@ def _usable_name(name: str) -> bool:
 
 
 def device_users(session: Session) -> list[BrokerUser]:
-    """Every non-revoked device as a broker user, with the topic it may publish on."""
+    """Every device in service (neither revoked nor retired) as a broker user, with the topic
+    it may publish on."""
     rows = session.execute(
         select(Device.mqtt_username, Device.password_hash, Device.id, Device.type, Site.farm_id)
         .join(Site, Device.site_id == Site.id)
-        .where(Device.revoked_at.is_(None))
+        .where(live_device())
         .order_by(Device.mqtt_username)
     )
     users = []
