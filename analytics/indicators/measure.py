@@ -96,21 +96,31 @@ _KINDS: dict[str, tuple[str, int]] = {  # type -> (quantity, interval [s]) or (e
 def _plan(view: RegistryView, measured: Period,
           ) -> tuple[dict[str, str], list[tuple[DeviceRef, str, int]]]:
     """Devices left out and why (unknown type, gateway, revoked before the period, installed
-    after it, checked in that order), and the measured ones with quantity and interval [s]."""
+    after it, checked in that order), and the measured ones with quantity and interval [s];
+    both by registry view entry (a moved device's earlier placements count only where they
+    meet the period)."""
     excluded: dict[str, str] = {}
     measured_devices: list[tuple[DeviceRef, str, int]] = []
     start, end = measured.start_ms, measured.end_ms
     for dev in view.devices.values():
         quantity, interval = _KINDS.get(dev.device_type, _UNKNOWN)
+        if dev.entry is not None and (interval == 0 or not _overlaps(dev, start, end)):
+            continue  # an earlier placement outside the period: nothing to say
         if interval == 0:
-            excluded[dev.device_id] = quantity
+            excluded[dev.key] = quantity
         elif dev.revoked_ms is not None and dev.revoked_ms <= start:
-            excluded[dev.device_id] = EXCLUDED_REVOKED
+            excluded[dev.key] = EXCLUDED_REVOKED
         elif dev.created_ms is not None and dev.created_ms >= end:
-            excluded[dev.device_id] = EXCLUDED_NOT_INSTALLED
+            excluded[dev.key] = EXCLUDED_NOT_INSTALLED
         else:
             measured_devices.append((dev, quantity, interval))
     return excluded, measured_devices
+
+
+def _overlaps(dev: DeviceRef, start_ms: int, end_ms: int) -> bool:
+    """Whether ``dev``'s expected span meets [start_ms, end_ms)."""
+    return ((dev.created_ms is None or dev.created_ms < end_ms)
+            and (dev.revoked_ms is None or dev.revoked_ms > start_ms))
 
 
 def _lives(devices: list[DeviceRef], measured: Period) -> tuple[IntArray, IntArray]:
@@ -159,7 +169,7 @@ def measure_hourly(
     reads = 0
     for quantity in sorted({q for q, _ in blocks}):
         intervals = sorted(i for q, i in blocks if q == quantity)
-        members = sorted(d.device_id for i in intervals for d in blocks[(quantity, i)])
+        members = sorted({d.device_id for i in intervals for d in blocks[(quantity, i)]})
         row_of = {d: r for r, d in enumerate(members)}  # sorted ids: the cache's own order
         lo = min(grids[i].first_ms for i in intervals)
         hi = max(grids[i].end_ms for i in intervals)
@@ -170,7 +180,7 @@ def measure_hourly(
             block = blocks[(quantity, interval)]
             grid = grids[interval]
             cols = slice((grid.first_ms - lo) // HOUR_MS, (grid.end_ms - lo) // HOUR_MS)
-            if len(intervals) == 1:
+            if len(intervals) == 1 and len(block) == len(members):
                 block = sorted(block, key=lambda d: d.device_id)  # the rows of ``hours``
                 h = hours[:, cols]
             else:
@@ -202,17 +212,19 @@ def measure_per_site(
         grid = grids[interval]
         counts = np.zeros((len(members), grid.n_windows), np.int64)
         if grid.n_windows > 0:
-            row_of = {d.device_id: r for r, d in enumerate(members)}
+            rows_of: dict[str, list[int]] = defaultdict(list)  # a device back on a site twice
+            for r, d in enumerate(members):
+                rows_of[d.device_id].append(r)
             points = store.query(RangeQuery(
                 quantity=quantity, start_ms=grid.first_ms, end_ms=grid.end_ms, site_id=site_id,
                 every_s=grid.window_ms // 1000, agg=Aggregation.COUNT,
                 limit=(len(members) + 1) * (grid.n_windows + 1)))
             queries += 1
             for p in points:
-                r = row_of.get(p.device_id)
                 i, rem = divmod(p.ts_ms - grid.first_ms, grid.window_ms)
-                if r is not None and not rem and 0 <= i < grid.n_windows and p.value > 0:
-                    counts[r, i] = int(p.value)
+                if not rem and 0 <= i < grid.n_windows and p.value > 0:
+                    for r in rows_of.get(p.device_id, ()):
+                        counts[r, i] = int(p.value)
         parts.append(_judge(members, grid, counts, measured, config))
     return FleetCompleteness(measured, DeviceTable.concat(parts), excluded, queries)
 
@@ -226,7 +238,7 @@ def _judge(devices: list[DeviceRef], grid: WindowGrid, counts: NDArray[Any], mea
     res = grid_completeness(grid=grid, counts=counts, life_start_ms=life_start,
                             life_end_ms=life_end, threshold_pct=config.active_threshold_pct)
     gap_s = grid.window_ms // 1000
-    return DeviceTable([d.device_id for d in devices], expected=res.expected,
+    return DeviceTable([d.key for d in devices], expected=res.expected,
                        received=res.received, longest_gap_s=res.longest_gap_windows * gap_s,
                        gap_resolution_s=np.full(len(devices), gap_s, np.int64),
                        active=res.active)

@@ -1,7 +1,9 @@
 """A plain, read-only picture of the registry for one computation: counties, farms, sites, devices.
 
-Loaded with three queries (no per-device round trips; a device's farm and county come from its
-site), optionally narrowed to a set of farms.
+Loaded with four queries (no per-device round trips; a device's farm and county come from its
+site), optionally narrowed to a set of farms. A device is expected to report from its
+``created_at`` until it is revoked or retired; a device that was moved appears once per site it
+stood on, each entry expected only while it stood there (see :class:`DeviceRef`).
 The computations downstream never touch the database.
 
 JSON attributes and timestamps are read as the driver returns them (text on SQLite) and
@@ -19,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import String, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from devices.registry import County, Device, Farm, Site
+from devices.registry import County, Device, DevicePlacement, Farm, Site
 from storage.clock import to_ms
 
 
@@ -67,7 +69,12 @@ class SiteRef(NamedTuple):
 
 
 class DeviceRef(NamedTuple):
-    """A device with its place, flow-meter attributes and life span [epoch ms]."""
+    """A device on one site, with its flow-meter attributes and the span it was expected to
+    report there [epoch ms]: from ``created_ms`` (its installation, or its arrival on the
+    site) until ``revoked_ms`` (revoked, retired or moved away; None: still expected).
+
+    A device that never moved has one entry, keyed by its id; one that moved has one more per
+    earlier site, keyed ``<device id>@<site id>#<arrival ms>`` (``entry``)."""
 
     device_id: str
     device_type: str
@@ -79,6 +86,13 @@ class DeviceRef(NamedTuple):
     rollover_m3: float | None
     created_ms: int | None
     revoked_ms: int | None
+    entry: str | None = None
+    """The key of an earlier placement; None for the device's current one."""
+
+    @property
+    def key(self) -> str:
+        """The key of this entry in :attr:`RegistryView.devices`."""
+        return self.device_id if self.entry is None else self.entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +103,7 @@ class RegistryView:
     farms: Mapping[str, FarmRef]
     sites: Mapping[str, SiteRef]
     devices: Mapping[str, DeviceRef]
+    """Keyed by :attr:`DeviceRef.key`: one entry per device and site it stood on."""
 
 
 def _ms(dt: datetime | None) -> int | None:
@@ -146,12 +161,21 @@ def load_registry_view(session: Session, *, farm_ids: Collection[str] | None = N
     site_q = select(Site.id, Site.farm_id, Farm.county_id, Site.kind, Site.area_mu, Site.head_count,
                     type_coerce(Site.attributes, String)).join(Farm, Site.farm_id == Farm.id)
     dev_q = select(Device.id, Device.type, Device.site_id, type_coerce(Device.attributes, String),
-                   type_coerce(Device.created_at, String), type_coerce(Device.revoked_at, String))
+                   type_coerce(Device.created_at, String), type_coerce(Device.revoked_at, String),
+                   type_coerce(Device.retired_at, String))
+    closed_q = (select(DevicePlacement.device_id, DevicePlacement.site_id,
+                       type_coerce(DevicePlacement.valid_from, String),
+                       type_coerce(DevicePlacement.valid_to, String))
+                .where(DevicePlacement.valid_to.is_not(None)))
     if farm_ids is not None:
         wanted = sorted(farm_ids)
         farm_q = farm_q.where(Farm.id.in_(wanted))
         site_q = site_q.where(Farm.id.in_(wanted))
-        dev_q = dev_q.join(Site, Device.site_id == Site.id).where(Site.farm_id.in_(wanted))
+        stood = (select(DevicePlacement.device_id).join(Site, DevicePlacement.site_id == Site.id)
+                 .where(Site.farm_id.in_(wanted)))
+        dev_q = dev_q.join(Site, Device.site_id == Site.id).where(
+            or_(Site.farm_id.in_(wanted), Device.id.in_(stood)))
+        closed_q = closed_q.where(DevicePlacement.device_id.in_(stood))
     conn = session.connection()  # Core rows: no ORM result processing per row
     farms = {fid: FarmRef(fid, cid, town) for fid, cid, town in conn.execute(farm_q).all()}
     sites = {
@@ -160,23 +184,49 @@ def load_registry_view(session: Session, *, farm_ids: Collection[str] | None = N
                      and _flag(_attrs(attrs, _SITE_KEYS).get("high_standard")))
         for sid, fid, cid, kind, area, heads, attrs in conn.execute(site_q).all()
     }
-    devices = {}
     ms = _Timestamps()
     seen = ms.seen
-    for did, dtype, sid, attrs, created, revoked in conn.execute(dev_q).all():
-        site = sites.get(sid)
-        if site is None:  # a site of a farm not asked for
-            continue
-        fid, cid = site.farm_id, site.county_id
+    closed: dict[str, list[tuple[str, int, int]]] = {}
+    for did, sid, since, until in conn.execute(closed_q).all():
+        closed.setdefault(did, []).append((sid, ms(since) or 0, ms(until) or 0))
+    devices: dict[str, DeviceRef] = {}
+    for did, dtype, sid, attrs, created, revoked, retired in conn.execute(dev_q).all():
         c = seen[created] if created in seen else ms(created)
         r = seen[revoked] if revoked in seen else ms(revoked)
+        if retired is not None:
+            t = ms(retired)
+            r = t if r is None or (t is not None and t < r) else r
         a = _NO_ATTRS if attrs is None or attrs == "{}" else _attrs(attrs, _DEVICE_KEYS)
         if a:
             role, source, rollover = a.get("role"), a.get("source_site_id"), a.get("rollover_m3")
-            devices[did] = DeviceRef(did, dtype, sid, fid, cid,
-                                     None if role is None else str(role),
-                                     None if source is None else str(source),
-                                     None if rollover is None else float(rollover), c, r)
+            extra = (None if role is None else str(role), None if source is None else str(source),
+                     None if rollover is None else float(rollover))
         else:
-            devices[did] = DeviceRef(did, dtype, sid, fid, cid, None, None, None, c, r)
+            extra = (None, None, None)
+        moves = closed.get(did)
+        past = _earlier_placements(moves, retired is not None) if moves else []
+        for psid, since_ms, until_ms in past:
+            site = sites.get(psid)
+            if site is not None:
+                ref = DeviceRef(did, dtype, psid, site.farm_id, site.county_id, *extra,
+                                since_ms if c is None else max(c, since_ms),
+                                until_ms if r is None else min(r, until_ms),
+                                f"{did}@{psid}#{since_ms}")
+                devices[ref.key] = ref
+        site = sites.get(sid)
+        if site is None:  # a site of a farm not asked for
+            continue
+        if past:
+            arrived = max(until_ms for _, _, until_ms in past)
+            c = arrived if c is None else max(c, arrived)
+        devices[did] = DeviceRef(did, dtype, sid, site.farm_id, site.county_id, *extra, c, r)
     return RegistryView(counties, farms, sites, devices)
+
+
+def _earlier_placements(closed: Collection[tuple[str, int, int]],
+                        retired: bool) -> list[tuple[str, int, int]]:
+    """The closed placements (site, from, to [epoch ms]) before the device's current one:
+    all of them, except a retired device's last, which is its current one closed by the
+    retirement."""
+    ordered = sorted(closed, key=lambda p: p[1])
+    return ordered[:-1] if retired and ordered else ordered

@@ -72,8 +72,8 @@ def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Per
     groups: dict[str, list[FlowMeterSpec]] = defaultdict(list)
     unassigned: list[str] = []
     for dev in view.devices.values():
-        if dev.device_type != "flow_meter":
-            continue
+        if dev.device_type != "flow_meter" or dev.entry is not None:
+            continue  # a moved meter counts where it stands now
         spec = _spec(dev)
         if spec.source_site_id is None:
             unassigned.append(dev.device_id)
