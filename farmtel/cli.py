@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from farmtel.backup.commands import add_backup_commands, cmd_backup, cmd_restore
 from farmtel.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("farmtel")
 
-COMMANDS = ("up", "ingest", "alerts", "api", "scheduler", "simulate", "mosquitto-sync")
+COMMANDS = ("up", "ingest", "alerts", "api", "scheduler", "simulate", "mosquitto-sync", "backup",
+            "restore")
 
 
 class _Part(Protocol):
@@ -390,6 +392,7 @@ def parser() -> argparse.ArgumentParser:
                       help="at most this many records per gateway message")
     city.add_argument("--stats-file", type=Path, default=None,
                       help="write the run's counters, rates and timings as JSON here")
+    add_backup_commands(sub)
     sync = sub.add_parser("mosquitto-sync", help=cmd_mosquitto_sync.__doc__)
     sync.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
                       help="keep running, re-syncing when the registry changes")
@@ -401,7 +404,8 @@ def parser() -> argparse.ArgumentParser:
 
 _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "up": cmd_up, "ingest": cmd_ingest, "alerts": cmd_alerts, "api": cmd_api, "scheduler": cmd_scheduler,
-    "simulate": cmd_simulate, "mosquitto-sync": cmd_mosquitto_sync,
+    "simulate": cmd_simulate, "mosquitto-sync": cmd_mosquitto_sync, "backup": cmd_backup,
+    "restore": cmd_restore,
 }
 
 
