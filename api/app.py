@@ -17,6 +17,7 @@ from api.routes import (
     health,
     indicators,
     ingest,
+    registry_import,
     sites,
     targets,
     telemetry,
@@ -51,7 +52,7 @@ def create_app(services: ApiServices) -> FastAPI:
     install_error_handlers(app, _json_error)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     for module in (health, sites, devices, telemetry, ingest, fields, alerts, indicators,
-                   completeness, tokens, targets):
+                   completeness, tokens, targets, registry_import):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount("/web", create_web_app(services))  # the pages (api.web)
     app.add_api_route("/", lambda: RedirectResponse("/web/"), include_in_schema=False)

@@ -12,6 +12,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -25,6 +26,7 @@ from devices.registry import (
     DevicePlacement,
     Farm,
     Site,
+    SiteKind,
     bump_version,
     utcnow,
 )
@@ -81,6 +83,14 @@ class SiteExists(ProvisioningError, Conflict):
     """A site with that id is registered already."""
 
 
+class InvalidField(ProvisioningError, InvalidInput):
+    """A farm's or site's value is malformed or out of range; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class FarmRetired(ProvisioningError, Conflict):
     """The farm is retired: nothing new goes on it."""
 
@@ -89,19 +99,68 @@ class SiteRetired(ProvisioningError, Conflict):
     """The site is retired: no device goes on it."""
 
 
-def create_farm(session: Session, farm: Farm) -> Farm:
-    """Register ``farm`` (caller commits); ``UnknownCounty``, ``FarmExists``."""
+REGISTRY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""Farm and site ids."""
+
+SITE_LIMITS: Mapping[str, tuple[float, float]] = MappingProxyType({
+    "area_mu": (0.0, 1e7),  # [亩]
+    "head_count": (0, 10_000_000),
+    "lat_deg": (-90.0, 90.0),
+    "lon_deg": (-180.0, 180.0),
+    "elevation_m": (-500.0, 9000.0),
+})
+"""Allowed ranges (inclusive) of a site's numbers."""
+
+_TEXT_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType({
+    "name": (1, 128), "township": (0, 64), "crop": (0, 64), "species": (0, 64)})
+
+
+def _check_text(field: str, value: str | None) -> None:
+    lo, hi = _TEXT_LIMITS[field]
+    if (value is None and lo > 0) or (value is not None and not lo <= len(value) <= hi):
+        raise InvalidField(field, f"{field} needs {lo} to {hi} characters")
+
+
+def check_farm(farm: Farm) -> None:
+    """The rules a farm's own values follow (``InvalidField``)."""
+    if not REGISTRY_ID_PATTERN.fullmatch(farm.id or ""):
+        raise InvalidField("id", f"invalid farm id {farm.id!r}")
+    _check_text("name", farm.name)
+    _check_text("township", farm.township)
+
+
+def check_site(site: Site) -> None:
+    """The rules a site's own values follow (``InvalidField``): id, kind, name, ranges."""
+    if not REGISTRY_ID_PATTERN.fullmatch(site.id or ""):
+        raise InvalidField("id", f"invalid site id {site.id!r}")
+    if site.kind not in set(SiteKind):
+        raise InvalidField("kind", f"unknown site kind {site.kind!r}")
+    for field in ("name", "crop", "species"):
+        _check_text(field, getattr(site, field))
+    for field, (lo, hi) in SITE_LIMITS.items():
+        value = getattr(site, field)
+        if value is not None and not lo <= value <= hi:
+            raise InvalidField(field, f"{field} {value} is outside [{lo:g}, {hi:g}]")
+
+
+def create_farm(session: Session, farm: Farm, *, bump: bool = True) -> Farm:
+    """Register ``farm`` (caller commits; ``bump=False`` leaves the registry version to the
+    caller); ``InvalidField``, ``UnknownCounty``, ``FarmExists``."""
+    check_farm(farm)
     if session.get(County, farm.county_id) is None:
         raise UnknownCounty("unknown county")
     if session.get(Farm, farm.id) is not None:
         raise FarmExists("farm exists")
     session.add(farm)
-    bump_version(session)
+    if bump:
+        bump_version(session)
     return farm
 
 
-def create_site(session: Session, site: Site) -> Site:
-    """Register ``site`` (caller commits); ``UnknownFarm``, ``FarmRetired``, ``SiteExists``."""
+def create_site(session: Session, site: Site, *, bump: bool = True) -> Site:
+    """Register ``site`` (caller commits; ``bump`` as for ``create_farm``); ``InvalidField``,
+    ``UnknownFarm``, ``FarmRetired``, ``SiteExists``."""
+    check_site(site)
     farm = session.get(Farm, site.farm_id)
     if farm is None:
         raise UnknownFarm("unknown farm")
@@ -110,7 +169,8 @@ def create_site(session: Session, site: Site) -> Site:
     if session.get(Site, site.id) is not None:
         raise SiteExists("site exists")
     session.add(site)
-    bump_version(session)
+    if bump:
+        bump_version(session)
     return site
 
 
@@ -164,6 +224,7 @@ def provision_device(
     site_id: str,
     attributes: dict[str, Any] | None = None,
     gateway_id: str | None = None,
+    bump: bool = True,
 ) -> IssuedCredentials:
     """Register a device on ``site_id`` from now and issue its MQTT credentials (caller
     commits)."""
@@ -197,7 +258,8 @@ def provision_device(
         )
     )
     session.add(DevicePlacement(device_id=device_id, site_id=site_id, valid_from=now))
-    bump_version(session)
+    if bump:
+        bump_version(session)
     return IssuedCredentials(device_id=device_id, mqtt_username=device_id, mqtt_password=password)
 
 

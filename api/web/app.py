@@ -23,7 +23,16 @@ from api.errors import install_error_handlers
 from api.services import ApiServices
 from api.web.app_state import LiveSettings
 from api.web.render import STATIC, render
-from api.web.routes import alerts, auth, devices, events, indicators, overview, sites
+from api.web.routes import (
+    alerts,
+    auth,
+    devices,
+    events,
+    indicators,
+    overview,
+    registry_import,
+    sites,
+)
 from api.web.session import CsrfError, base_path, session_token
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -123,7 +132,8 @@ def create_web_app(services: ApiServices, *, live: LiveSettings | None = None) -
     app.add_exception_handler(CsrfError, _csrf)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
-    for module in (auth, overview, events, alerts, sites, devices, indicators):
+    for module in (auth, overview, events, alerts, sites, registry_import, devices,
+                   indicators):  # /devices/import before the /devices/{device_id} pages
         app.include_router(module.router)
     app.mount("/static", CachedStatic(directory=STATIC), name="static")
     return app

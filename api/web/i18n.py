@@ -288,6 +288,46 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "devices.mqtt_password": ("MQTT 密码", "MQTT password"),
     "devices.topic": ("遥测主题", "Telemetry topic"),
     "devices.bad_json": ("属性必须是 JSON 对象。", "Attributes must be a JSON object."),
+    "devices.import": ("批量导入", "Bulk import"),
+    # -- bulk import (devices/import) --
+    "import.title": ("批量导入农场、地块和设备", "Bulk import of farms, sites and devices"),
+    "import.intro": ("上传 CSV 或 XLSX 文件：每类一个工作表（CSV 用 [farms]、[sites]、[devices] 分区行）。"
+                     "先检查，列出每个有错的行；全部无误后再导入，要么全部登记，要么一条也不登记。",
+                     "Upload a CSV or XLSX file with one sheet per kind (in CSV, section lines "
+                     "[farms], [sites], [devices]). Check it first: every bad row is listed. "
+                     "Import registers every row or none."),
+    "import.file": ("导入文件", "Import file"),
+    "import.file_help": ("CSV（UTF-8 或 GBK）或 XLSX，至多 {mib} MB。",
+                         "CSV (UTF-8 or GBK) or XLSX, up to {mib} MB."),
+    "import.format": ("凭据文件格式", "Credentials file format"),
+    "import.once": ("导入成功后，新设备的 MQTT 凭据文件只下载这一次，请立即妥善保存；"
+                    "服务器只保存密码哈希，无法再次下载。",
+                    "After a successful import the new devices' MQTT credentials file downloads "
+                    "once: keep it safe at once. The server keeps only password hashes and "
+                    "cannot offer it again."),
+    "import.check": ("检查（不写入）", "Check (writes nothing)"),
+    "import.apply": ("导入并下载凭据", "Import and download credentials"),
+    "import.no_file": ("请选择一个文件。", "Choose a file."),
+    "import.report": ("检查结果", "Check report"),
+    "import.bad": ("有 {n} 处错误，未写入任何数据。", "{n} problems; nothing was written."),
+    "import.ok": ("文件无误，可以导入。", "The file is fine and can be imported."),
+    "import.applied": ("已导入。", "Imported."),
+    "import.counts": ("{rows} 行，可登记 {created} 条", "{rows} rows, {created} to register"),
+    "import.kind.farms": ("农场", "Farms"),
+    "import.kind.sites": ("地块与设施", "Sites"),
+    "import.kind.devices": ("设备", "Devices"),
+    "import.sheet": ("工作表", "Sheet"),
+    "import.row": ("行号", "Row"),
+    "import.column": ("列", "Column"),
+    "import.value": ("内容", "Value"),
+    "import.reason": ("原因", "Reason"),
+    "import.columns": ("列说明", "Columns"),
+    "import.columns_help": ("表头可用英文列名或任一别名；大小写、空格和全角括号不影响。",
+                            "Headers may be the column name or any alias; case, spaces and "
+                            "full-width brackets do not matter."),
+    "import.aliases": ("别名", "Aliases"),
+    "import.required": ("必填", "Required"),
+    "import.yes": ("是", "yes"),
     "dtype.soil_moisture": ("墒情传感器", "Soil-moisture probe"),
     "dtype.greenhouse_climate": ("温室环境节点", "Greenhouse climate node"),
     "dtype.weather_station": ("气象站", "Weather station"),

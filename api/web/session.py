@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Annotated, Final
 from urllib.parse import parse_qs
 
@@ -21,6 +22,7 @@ from api.auth import NotSignedIn
 SESSION_COOKIE: Final = "farmtel_session"
 SESSION_MAX_AGE_S: Final = 12 * 3600
 MAX_FORM_BYTES: Final = 64 * 1024
+MAX_UPLOAD_BYTES: Final = 5 * 1024 * 1024
 _CSRF_CONTEXT: Final = b"farmtel-web-csrf-v1"
 
 
@@ -85,6 +87,48 @@ async def checked_form(request: Request) -> dict[str, str]:
 
 Form = Annotated[dict[str, str], Depends(read_form)]
 CheckedForm = Annotated[dict[str, str], Depends(checked_form)]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A multipart form with one file: its text fields, the file's name and bytes."""
+
+    fields: dict[str, str]
+    filename: str
+    data: bytes
+
+
+async def checked_upload(request: Request) -> Upload:
+    """A multipart form with one file posted by a signed-in page: origin, size (the file up
+    to ``MAX_UPLOAD_BYTES``, at most 10 text fields) and CSRF token checked, as for
+    ``checked_form``."""
+    if not _same_origin(request):
+        raise CsrfError
+    token = session_token(request)
+    if token is None:
+        raise NotSignedIn
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "multipart/form-data":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "multipart form expected")
+    if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES + MAX_FORM_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
+    fields: dict[str, str] = {}
+    filename, data = "", b""
+    async with request.form(max_files=1, max_fields=10, max_part_size=MAX_FORM_BYTES) as form:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                fields.setdefault(name, value)
+            else:
+                filename = value.filename or ""
+                data = await value.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
+    if not hmac.compare_digest(fields.get("csrf", ""), csrf_token(token)):
+        raise CsrfError
+    return Upload(fields, filename, data)
+
+
+CheckedUpload = Annotated[Upload, Depends(checked_upload)]
 
 
 def safe_next(base: str, target: str | None) -> str:

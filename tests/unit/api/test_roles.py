@@ -47,6 +47,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("GET", "/api/v1/devices/{device_id}/latest"): STAFF,
     ("POST", "/api/v1/devices/{device_id}/rotate-credentials"): ADMIN_ONLY,
     ("POST", "/api/v1/devices/{device_id}/revoke"): ADMIN_ONLY,
+    ("POST", "/api/v1/registry/import"): STAFF,  # agronomists: sites, devices of their farms
     ("GET", "/api/v1/telemetry"): STAFF,
     ("GET", "/api/v1/telemetry/latest"): STAFF,
     ("GET", "/api/v1/ingest/stats"): ADMIN_ONLY,
