@@ -3,10 +3,10 @@ own dataclass is the answer (``api.usecases.devices.DeviceStatus`` …), routes 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.usecases.devices import LatestValue
 
@@ -26,7 +26,7 @@ class FarmIn(BaseModel):
 
 
 class FarmOut(FarmIn):
-    pass
+    retired_at: datetime | None = None
 
 
 class SiteIn(BaseModel):
@@ -47,7 +47,10 @@ class SiteOut(SiteIn):
     farm_name: str
     county_id: str
     county_name_zh: str
-    device_count: int
+    device_count: int = Field(description="Devices on the site that are not retired.")
+    planting_date: date | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    retired_at: datetime | None = None
 
 
 class DeviceIn(BaseModel):
@@ -94,3 +97,51 @@ class DeadLetterOut(BaseModel):
 class DeadLettersOut(BaseModel):
     counts_by_reason: dict[str, int]
     items: list[DeadLetterOut]
+
+
+class FarmPatch(BaseModel):
+    """Corrections to a farm: only the fields sent change (checked as a new farm's are:
+    ``devices.provisioning.check_farm``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    township: str | None = None
+
+
+class SitePatch(BaseModel):
+    """Corrections to a site: only the fields sent change, ``null`` clears one (checked as a
+    new site's are: ``devices.provisioning.check_site``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    area_mu: float | None = None
+    head_count: int | None = None
+    crop: str | None = None
+    species: str | None = None
+    planting_date: date | None = None
+    lat_deg: float | None = None
+    lon_deg: float | None = None
+    elevation_m: float | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class DevicePatch(BaseModel):
+    """Corrections to a device: its attributes (replaced as a whole)."""
+
+    model_config = ConfigDict(extra="forbid")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class MoveIn(BaseModel):
+    """Move a device to ``site_id`` from ``at`` (default now; not in the future)."""
+
+    model_config = ConfigDict(extra="forbid")
+    site_id: str = Field(max_length=64)
+    at: datetime | None = None
+
+
+class RetireIn(BaseModel):
+    """Retire from ``at`` (default now; not in the future)."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: datetime | None = None

@@ -1,8 +1,10 @@
 """Devices: status (last seen, online by expected interval, battery), newest values,
-provisioning, credential rotation and revocation."""
+provisioning, credential rotation and revocation; corrections, moves between sites (with
+their placement history) and retirement."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -12,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.services import ApiServices
-from api.usecases.scope import farm_clause, visible_device
+from api.usecases.scope import farm_clause, visible_device, visible_site
+from devices import fleet
 from devices.catalogue import DEVICE_TYPES, QUANTITIES
 from devices.contract import telemetry_topic
 from devices.provisioning import (
@@ -21,8 +24,8 @@ from devices.provisioning import (
     revoke_device,
     rotate_credentials,
 )
-from devices.registry import Device, Farm, Site
-from storage.clock import from_ms, now_ms
+from devices.registry import Device, DevicePlacement, Farm, Site, live_device
+from storage.clock import from_ms, now_ms, to_ms
 from storage.errors import NotFound
 from storage.telemetry import Reading, TelemetryStore
 
@@ -46,6 +49,7 @@ class DeviceStatus:
     online: bool
     battery_v: float | None
     report_interval_s: int
+    retired_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +117,21 @@ def _status(rows: list[tuple[Device, str, str]], latest: list[Reading]) -> list[
             gateway_id=d.gateway_id, attributes=d.attributes, revoked=d.revoked_at is not None,
             last_seen=from_ms(seen) if seen is not None else None,
             online=seen is not None and now - seen <= OFFLINE_AFTER_INTERVALS * interval * 1000,
-            battery_v=battery.get(d.id), report_interval_s=interval,
+            battery_v=battery.get(d.id), report_interval_s=interval, retired_at=d.retired_at,
         ))
     return out
 
 
 def device_statuses(session: Session, store: TelemetryStore, principal: Principal,
-                    site_id: str | None = None) -> list[DeviceStatus]:
-    """Every device in scope (optionally of one site) with its status, by id."""
+                    site_id: str | None = None, *,
+                    retired: bool | None = None) -> list[DeviceStatus]:
+    """Every device in scope (optionally of one site; retired ones only, none or all) with
+    its status, by id."""
     rows = _rows(session, scope=farm_clause(principal))
     if site_id is not None:
         rows = [r for r in rows if r[0].site_id == site_id]
+    if retired is not None:
+        rows = [r for r in rows if (r[0].retired_at is not None) == retired]
     latest = store.latest([d.id for d, _, _ in rows]) if rows else []
     return _status(rows, latest)
 
@@ -183,18 +191,94 @@ def revoke(session: Session, services: ApiServices, device_id: str) -> DeviceSta
     session.commit()
     if changed:
         services.on_registry_change()
-    return _status(_rows(session, device_id), services.store.latest([device_id]))[0]
+    return _one_status(session, services, device_id)
 
 
 def gateways(session: Session) -> list[Device]:
     """Live gateways (what a new device may report through)."""
-    return list(session.scalars(select(Device).where(Device.type == "gateway",
-                                                     Device.revoked_at.is_(None))
+    return list(session.scalars(select(Device).where(Device.type == "gateway", live_device())
                                 .order_by(Device.id)))
 
 
 def site_devices(session: Session, site_id: str) -> list[Device]:
-    """The live (not revoked) devices of a site the caller was shown."""
-    return list(session.scalars(select(Device).where(Device.site_id == site_id,
-                                                     Device.revoked_at.is_(None))
+    """The live (neither revoked nor retired) devices of a site the caller was shown."""
+    return list(session.scalars(select(Device).where(Device.site_id == site_id, live_device())
                                 .order_by(Device.id)))
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a device stood: a site (and its farm) from ``valid_from`` until ``valid_to``
+    (exclusive; None: it still stands there)."""
+
+    site_id: str
+    farm_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A device after a move: its new placement and the topic it must now publish on (it
+    names the farm, so it changes when the device moves to another farm)."""
+
+    device: DeviceStatus
+    placement: Placement
+    telemetry_topic: str
+    topic_changed: bool
+
+
+def _one_status(session: Session, services: ApiServices, device_id: str) -> DeviceStatus:
+    return _status(_rows(session, device_id), services.store.latest([device_id]))[0]
+
+
+def _placement(session: Session, row: DevicePlacement) -> Placement:
+    site = fleet.get_site(session, row.site_id)
+    return Placement(site_id=row.site_id, farm_id=site.farm_id,
+                     valid_from=from_ms(to_ms(row.valid_from)),
+                     valid_to=None if row.valid_to is None else from_ms(to_ms(row.valid_to)))
+
+
+def placements(session: Session, principal: Principal, device_id: str) -> list[Placement]:
+    """The sites a device in scope stood on, oldest first (``NotFound`` otherwise)."""
+    visible_device(session, principal, device_id)
+    return [_placement(session, p) for p in fleet.placements(session, device_id)]
+
+
+def edit(session: Session, services: ApiServices, principal: Principal, device_id: str,
+         changes: Mapping[str, Any]) -> DeviceStatus:
+    """Correct a device in scope (its attributes); ``NotFound``, ``InvalidInput``."""
+    visible_device(session, principal, device_id)
+    fleet.edit_device(session, device_id, changes)
+    session.commit()
+    services.on_registry_change()
+    return _one_status(session, services, device_id)
+
+
+def move(session: Session, services: ApiServices, principal: Principal, device_id: str,
+         site_id: str, at: datetime | None = None) -> Moved:
+    """Move a device in scope to a site in scope from ``at`` (default now); not before its
+    newest stored reading, which carries its old site (``NotFound``, ``Conflict``,
+    ``InvalidInput``)."""
+    device, _, _ = visible_device(session, principal, device_id)
+    visible_site(session, principal, site_id)
+    before = fleet.device_topic(session, device)
+    newest = max((r.ts_ms for r in services.store.latest([device_id])), default=None)
+    placement = fleet.move_device(session, device_id, site_id, at=at, last_reading_ms=newest)
+    session.commit()
+    services.on_registry_change()
+    after = fleet.device_topic(session, device)
+    return Moved(device=_one_status(session, services, device_id),
+                 placement=_placement(session, placement), telemetry_topic=after,
+                 topic_changed=after != before)
+
+
+def retire(session: Session, services: ApiServices, principal: Principal, device_id: str,
+           at: datetime | None = None) -> DeviceStatus:
+    """Retire a device in scope from ``at`` (default now): the broker refuses it, ingest
+    dead-letters its messages, the indicators stop expecting it. Idempotent."""
+    visible_device(session, principal, device_id)
+    fleet.retire_device(session, device_id, at=at)
+    session.commit()
+    services.on_registry_change()
+    return _one_status(session, services, device_id)

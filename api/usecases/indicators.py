@@ -220,7 +220,7 @@ def _device_detail(ev: Evaluation, county_id: str | None) -> list[dict[str, Any]
         dev = ev.view.devices[device_id]
         if county_id is not None and dev.county_id != county_id:
             continue
-        rows.append({"device_id": device_id, "type": dev.device_type, "site_id": dev.site_id,
+        rows.append({"device_id": dev.device_id, "type": dev.device_type, "site_id": dev.site_id,
                      "farm_id": dev.farm_id, "county_id": dev.county_id,
                      "expected": c.expected, "received": c.received,
                      "completeness_pct": c.completeness_pct, "longest_gap_s": c.longest_gap_s,

@@ -28,6 +28,7 @@ from api.web.routes import (
     auth,
     devices,
     events,
+    fleet,
     indicators,
     overview,
     registry_import,
@@ -132,7 +133,7 @@ def create_web_app(services: ApiServices, *, live: LiveSettings | None = None) -
     app.add_exception_handler(CsrfError, _csrf)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
-    for module in (auth, overview, events, alerts, sites, registry_import, devices,
+    for module in (auth, overview, events, alerts, sites, registry_import, devices, fleet,
                    indicators):  # /devices/import before the /devices/{device_id} pages
         app.include_router(module.router)
     app.mount("/static", CachedStatic(directory=STATIC), name="static")

@@ -36,10 +36,12 @@ def devices_page(request: Request, principal: FieldStaff, session: DbSession,
                  county: Annotated[str, Query(max_length=32)] = "",
                  site: Annotated[str, Query(max_length=64)] = "",
                  device_type: Annotated[str, Query(alias="type", max_length=32)] = "",
-                 state: Annotated[str, Query(max_length=16)] = "") -> Response:
-    """Device status, filtered by county, site, type and online state."""
+                 state: Annotated[str, Query(max_length=16)] = "",
+                 retired: Annotated[str, Query(max_length=1)] = "") -> Response:
+    """Device status, filtered by county, site, type, online state and retirement."""
     t = translator(request)
-    rows = [d for d in uc.device_statuses(session, services.store, principal)
+    gone = {"0": False, "1": True}.get(retired)
+    rows = [d for d in uc.device_statuses(session, services.store, principal, retired=gone)
             if (not county or d.county_id == county) and (not site or d.site_id == site)
             and (not device_type or d.type == device_type)
             and (not state or (state == "online") == d.online)]
@@ -55,7 +57,9 @@ def devices_page(request: Request, principal: FieldStaff, session: DbSession,
                          for s, f in visible_sites(session, principal, county=county or None)],
         "type_options": [(k, t(f"dtype.{k}")) for k in DEVICE_TYPES],
         "state_options": [(s, t(f"devices.{s}")) for s in STATUSES],
-        "filters": {"county": county, "site": site, "type": device_type, "state": state},
+        "retired_options": [("0", t("fleet.in_service")), ("1", t("fleet.retired"))],
+        "filters": {"county": county, "site": site, "type": device_type, "state": state,
+                    "retired": retired},
     }, principal=principal, active="/devices")
 
 

@@ -55,11 +55,16 @@ def _specs(view: SiteView, x_label: str) -> list[dict[str, object]]:
 def sites_page(request: Request, principal: FieldStaff, session: DbSession,
                county: Annotated[str, Query(max_length=32)] = "",
                farm: Annotated[str, Query(max_length=64)] = "",
-               kind: Annotated[str, Query(max_length=16)] = "") -> Response:
-    """Every site in scope with its farm, county, devices and unresolved alerts."""
+               kind: Annotated[str, Query(max_length=16)] = "",
+               retired: Annotated[str, Query(max_length=1)] = "") -> Response:
+    """Every site in scope with its farm, county, devices and unresolved alerts; retired
+    ones marked (and filterable)."""
     t = translator(request)
-    rows = visible_sites(session, principal, county=county or None, farm=farm or None,
-                         kind=kind if kind in KINDS else None)
+    gone = {"0": False, "1": True}.get(retired)
+    rows = [(s, f) for s, f in visible_sites(session, principal, county=county or None,
+                                             farm=farm or None,
+                                             kind=kind if kind in KINDS else None)
+            if gone is None or (s.retired_at is not None) == gone]
     site_ids = [s.id for s, _ in rows]
     return render(request, "sites.html", {
         "rows": rows, "devices": live_device_counts(session, site_ids),
@@ -70,7 +75,8 @@ def sites_page(request: Request, principal: FieldStaff, session: DbSession,
         "farm_options": [(f.id, f.name)
                          for f in visible_farms(session, principal, county or None)],
         "kind_options": [(k, t(f"kind.{k}")) for k in KINDS],
-        "filters": {"county": county, "farm": farm, "kind": kind},
+        "retired_options": [("0", t("fleet.in_service")), ("1", t("fleet.retired"))],
+        "filters": {"county": county, "farm": farm, "kind": kind, "retired": retired},
     }, principal=principal, active="/sites")
 
 

@@ -47,6 +47,14 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("GET", "/api/v1/devices/{device_id}/latest"): STAFF,
     ("POST", "/api/v1/devices/{device_id}/rotate-credentials"): ADMIN_ONLY,
     ("POST", "/api/v1/devices/{device_id}/revoke"): ADMIN_ONLY,
+    ("PATCH", "/api/v1/farms/{farm_id}"): ADMIN_ONLY,
+    ("POST", "/api/v1/farms/{farm_id}/retire"): ADMIN_ONLY,
+    ("PATCH", "/api/v1/sites/{site_id}"): STAFF,
+    ("POST", "/api/v1/sites/{site_id}/retire"): STAFF,
+    ("PATCH", "/api/v1/devices/{device_id}"): STAFF,
+    ("POST", "/api/v1/devices/{device_id}/move"): STAFF,
+    ("POST", "/api/v1/devices/{device_id}/retire"): STAFF,
+    ("GET", "/api/v1/devices/{device_id}/placements"): STAFF,
     ("POST", "/api/v1/registry/import"): STAFF,  # agronomists: sites, devices of their farms
     ("GET", "/api/v1/telemetry"): STAFF,
     ("GET", "/api/v1/telemetry/latest"): STAFF,
@@ -82,8 +90,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
 }
 
 # Path parameters: ids that do not exist, so that calls allowed by role change nothing.
-SAMPLE = {"device_id": "ghost-device", "site_id": "ghost-site", "alert_id": "999999",
-          "snapshot_id": "999999", "token_id": "999999", "key": d.DIGITISATION}
+SAMPLE = {"device_id": "ghost-device", "site_id": "ghost-site", "farm_id": "ghost-farm",
+          "alert_id": "999999", "snapshot_id": "999999", "token_id": "999999", "key": d.DIGITISATION}
 QUERY = {"/api/v1/telemetry": {"device_id": "ghost-device", "quantity": "vwc_pct"},
          "/api/v1/telemetry/latest": {"farm_id": "ghost-farm"}}
 
