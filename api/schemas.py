@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.usecases.devices import LatestValue
+from devices.provisioning import REGISTRY_ID_PATTERN, SITE_LIMITS
 
 
 class CountyOut(BaseModel):
@@ -19,7 +20,7 @@ class CountyOut(BaseModel):
 
 
 class FarmIn(BaseModel):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    id: str = Field(pattern=REGISTRY_ID_PATTERN.pattern)
     name: str = Field(min_length=1, max_length=128)
     county_id: str = Field(max_length=32)
     township: str | None = Field(default=None, max_length=64)
@@ -30,17 +31,24 @@ class FarmOut(FarmIn):
 
 
 class SiteIn(BaseModel):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    """A new site; the ranges are ``devices.provisioning.SITE_LIMITS`` (checked there too)."""
+
+    id: str = Field(pattern=REGISTRY_ID_PATTERN.pattern)
     farm_id: str = Field(max_length=64)
     kind: str = Field(pattern=r"^(field|greenhouse|barn|water_source)$")
     name: str = Field(min_length=1, max_length=128)
-    area_mu: float | None = Field(default=None, ge=0, le=1e7)
-    head_count: int | None = Field(default=None, ge=0, le=10_000_000)
+    area_mu: float | None = Field(default=None, ge=SITE_LIMITS["area_mu"][0],
+                                  le=SITE_LIMITS["area_mu"][1])
+    head_count: int | None = Field(default=None, ge=SITE_LIMITS["head_count"][0],
+                                   le=SITE_LIMITS["head_count"][1])
     crop: str | None = Field(default=None, max_length=64)
     species: str | None = Field(default=None, max_length=64)
-    lat_deg: float | None = Field(default=None, ge=-90, le=90)
-    lon_deg: float | None = Field(default=None, ge=-180, le=180)
-    elevation_m: float | None = Field(default=None, ge=-500, le=9000)
+    lat_deg: float | None = Field(default=None, ge=SITE_LIMITS["lat_deg"][0],
+                                  le=SITE_LIMITS["lat_deg"][1])
+    lon_deg: float | None = Field(default=None, ge=SITE_LIMITS["lon_deg"][0],
+                                  le=SITE_LIMITS["lon_deg"][1])
+    elevation_m: float | None = Field(default=None, ge=SITE_LIMITS["elevation_m"][0],
+                                      le=SITE_LIMITS["elevation_m"][1])
 
 
 class SiteOut(SiteIn):
