@@ -2,20 +2,20 @@
 
 Every command runs its parts the same way: inside one ``ExitStack``, each part started and its
 stop registered right away, so the parts stop in reverse order of starting, also on errors.
+A long-running command stops cleanly on SIGINT or SIGTERM (``farmtel._signals``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from farmtel.backup.commands import add_backup_commands, cmd_backup, cmd_restore
+from farmtel._signals import StopSignals, running, serve_api
 from farmtel.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,26 +48,17 @@ def _started(stack: ExitStack, part: P) -> P:
     return part
 
 
-def _stop_requested() -> threading.Event:
-    """An event set by SIGINT or SIGTERM."""
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return stop
-
-
-def _serve_api(app: Any, settings: Settings) -> None:
+def _serve_api(app: Any, settings: Settings, stop: StopSignals) -> None:
+    """Serve the API until ``stop``."""
     import gc
-
-    import uvicorn
 
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise cost 50-100 ms every few heavy requests (bench/api.py).
     gc.collect()
     gc.freeze()
 
-    uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
-                                  log_level="warning", timeout_graceful_shutdown=5)).run()
+    serve_api(app, stop, host=settings.api_host, port=settings.api_port, log_level="warning",
+              timeout_graceful_shutdown=5)
 
 
 def _store(stack: ExitStack, settings: Settings) -> TelemetryStore:
@@ -116,7 +107,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     from devices.broker.embedded import EmbeddedBroker
     from farmtel.runtime import build_api, build_ingest, open_metadata, service_accounts
 
-    with ExitStack() as stack:
+    with running("farmtel up") as (stop, stack):
         meta = open_metadata(settings)
         if settings.uses_embedded_broker:
             settings = _with_service_accounts(settings)
@@ -154,13 +145,12 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
                 meta.sessions, _as_simulator(settings), count=args.simulate, seed=args.seed,
                 speed=args.speed))
         app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts)
-        stack.callback(log.info, "farmtel up: shutting down")
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)
-        _serve_api(app, settings)
+        _serve_api(app, settings, stop)
 
 
 def _log_ingest_totals(metrics: dict[str, Any]) -> None:
-    log.info("farmtel up: stopped; %d messages received, %d acknowledged, %d readings stored, "
+    log.info("farmtel up: ingest drained; %d messages received, %d acknowledged, %d readings stored, "
              "%d spooled batches", metrics["messages_received"], metrics["messages_acked"],
              metrics["readings_stored"], metrics["batches_spooled"])
 
@@ -170,7 +160,7 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
     evaluating streaming alert rules on what it stores unless FARMTEL_INGEST_ALERTS=false."""
     from farmtel.runtime import build_ingest, open_metadata
 
-    with ExitStack() as stack:
+    with running("farmtel ingest") as (stop, stack):
         meta = open_metadata(settings)
         store = _store(stack, settings)
         directory = _directory(meta)
@@ -178,7 +168,7 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
         if settings.ingest_alerts:
             on_durable = _alert_service(stack, settings, meta, store, directory).submit_readings
         _started(stack, build_ingest(settings, meta, store, directory, on_durable=on_durable))
-        _stop_requested().wait()
+        stop.wait()
 
 
 def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
@@ -186,34 +176,34 @@ def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
     the ingest worker with the alert engine as its sink."""
     from farmtel.runtime import build_alert_feed, open_metadata
 
-    with ExitStack() as stack:
+    with running("farmtel alerts") as (stop, stack):
         meta = open_metadata(settings)
         store = _store(stack, settings)
         directory = _directory(meta)
         alerts = _alert_service(stack, settings, meta, store, directory)
         _started(stack, build_alert_feed(settings, directory, alerts.submit_readings))
-        _stop_requested().wait()
+        stop.wait()
 
 
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
     """The HTTP API alone."""
     from farmtel.runtime import build_api, open_metadata
 
-    with ExitStack() as stack:
+    with running("farmtel api") as (stop, stack):
         meta = open_metadata(settings)
-        _serve_api(build_api(meta, _store(stack, settings)), settings)
+        _serve_api(build_api(meta, _store(stack, settings)), settings, stop)
 
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     """The analytics scheduler alone: field water, no-data and depletion alerts."""
     from farmtel.runtime import open_metadata
 
-    with ExitStack() as stack:
+    with running("farmtel scheduler") as (stop, stack):
         meta = open_metadata(settings)
         store = _store(stack, settings)
         alerts = _alert_service(stack, settings, meta, store, _directory(meta))
         _scheduler(stack, settings, meta, store, alerts, wait_on_stop=True)
-        _stop_requested().wait()
+        stop.wait()
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
@@ -231,12 +221,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     runner = FleetRunner.from_registry(meta.sessions, _as_simulator(settings), count=args.devices,
                                        seed=args.seed, speed=args.speed,
                                        duration_s=args.duration)
-    with ExitStack() as stack:
+    with running("farmtel simulate") as (stop, stack):
         _started(stack, runner)
-        if args.duration:
-            runner.join()
-        else:
-            _stop_requested().wait()
+        stop.wait(args.duration or None)  # the runner ends by itself after args.duration
     print(runner.summary(), flush=True)
 
 
@@ -278,8 +265,7 @@ def _simulate_city(settings: Settings, args: argparse.Namespace) -> None:
         for k in range(args.connections)]
     runner = CityRunner(sim, publishers, speed=args.speed, duration_s=args.duration,
                         wall_origin=now_s)
-    stop = _stop_requested()
-    with ExitStack() as stack:
+    with running("farmtel simulate") as (stop, stack):
         _started(stack, runner)
         while runner.running and not stop.wait(0.5):
             pass
@@ -340,12 +326,12 @@ def cmd_mosquitto_sync(settings: Settings, args: argparse.Namespace) -> None:
     version = sync()
     if not args.watch:
         return
-    stop = _stop_requested()
-    while not stop.wait(args.watch):
-        with meta.sessions() as session:
-            changed = current_version(session) != version
-        if changed:
-            version = sync()
+    with running("farmtel mosquitto-sync") as (stop, _stack):
+        while not stop.wait(args.watch):
+            with meta.sessions() as session:
+                changed = current_version(session) != version
+            if changed:
+                version = sync()
 
 
 def parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ __all__ = [
     "MosquittoServer",
     "PostgresServer",
     "ServerError",
+    "UpProcess",
     "VictoriaMetricsServer",
     "farmtel_env",
     "free_port",
@@ -591,6 +592,34 @@ class IngestProcess(FarmtelProcess):
                 if _CONNECTED in line:
                     return line
         return None
+
+
+class UpProcess(FarmtelProcess):
+    """``python -m farmtel.cli up`` (``env`` sets ``FARMTEL_API_PORT``): ready once its API
+    answers ``/health`` with ingest connected to the broker."""
+
+    command = "up"
+
+    def __init__(self, env: Mapping[str, str], workdir: Path, log_path: Path) -> None:
+        super().__init__(env, workdir, log_path)
+        self.health_url = f"http://127.0.0.1:{self.env['FARMTEL_API_PORT']}/api/v1/health"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start it and wait until it is ready."""
+        proc = self._spawn()
+        deadline = time.monotonic() + timeout_s
+        while not self._ready():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"farmtel up did not get ready:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        try:
+            answer = httpx.get(self.health_url, timeout=2)
+        except httpx.TransportError:
+            return False
+        return answer.status_code == 200 and answer.json().get("broker_connected") is True
 
 
 def _log_time(line: bytes) -> float:

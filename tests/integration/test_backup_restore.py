@@ -36,8 +36,7 @@ from tests.helpers import (
     small_registry,
     wait_for,
 )
-from tests.integration.test_shutdown import UpProcess
-from tests.servers import ROOT, PostgresServer, farmtel_env, free_port
+from tests.servers import ROOT, PostgresServer, UpProcess, farmtel_env, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
