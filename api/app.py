@@ -9,6 +9,7 @@ import farmtel
 from api.auth import NotSignedIn
 from api.deps import bearer_token
 from api.errors import install_error_handlers
+from api.metrics import install_metrics
 from api.routes import (
     alerts,
     completeness,
@@ -55,5 +56,7 @@ def create_app(services: ApiServices) -> FastAPI:
                    completeness, tokens, targets, registry_import):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount("/web", create_web_app(services))  # the pages (api.web)
+    if services.metrics is not None:
+        install_metrics(app, services.metrics)  # GET /metrics, request counts
     app.add_api_route("/", lambda: RedirectResponse("/web/"), include_in_schema=False)
     return app

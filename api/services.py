@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import sessionmaker
 
 from analytics.alerts.transitions import Transition
@@ -38,6 +39,14 @@ class NoAlertControl:
         """Nothing to tell."""
 
 
+@dataclass(frozen=True, slots=True)
+class SpoolState:
+    """The in-process ingest worker's on-disk spool."""
+
+    size_bytes: int
+    full: bool
+
+
 @dataclass
 class ApiServices:
     """What the API needs, built by the composition root and handed to ``create_app``."""
@@ -46,6 +55,8 @@ class ApiServices:
     store: TelemetryStore
     ingest_stats: Callable[[], dict[str, Any]]
     broker_connected: Callable[[], bool | None] = field(default=lambda: None)
+    spool: Callable[[], SpoolState | None] = field(default=lambda: None)
+    metrics: CollectorRegistry | None = None  # served on GET /metrics when set
     on_registry_change: Callable[[], None] = field(default=lambda: None)
     alerts: AlertControl = field(default_factory=NoAlertControl)
     indicators: IndicatorConfig = field(default_factory=IndicatorConfig)

@@ -14,11 +14,15 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from farmtel.backup.commands import add_backup_commands, cmd_backup, cmd_restore
 from farmtel._signals import StopSignals, running, serve_api
+from farmtel.backup.commands import add_backup_commands, cmd_backup, cmd_restore
+from farmtel.logs import configure_logging
 from farmtel.settings import Settings
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
     from analytics.alerts.service import AlertService
     from devices.directory import DeviceDirectory
     from farmtel.runtime import Metadata
@@ -58,7 +62,14 @@ def _serve_api(app: Any, settings: Settings, stop: StopSignals) -> None:
     gc.freeze()
 
     serve_api(app, stop, host=settings.api_host, port=settings.api_port, log_level="warning",
-              timeout_graceful_shutdown=5)
+              log_config=None, timeout_graceful_shutdown=5)  # log_config: ours (farmtel.logs)
+
+
+def _metrics(stack: ExitStack, settings: Settings, *collectors: Collector) -> CollectorRegistry:
+    """This process's metrics registry with ``collectors``, on FARMTEL_METRICS_PORT if set."""
+    from farmtel.metrics import serve_metrics
+
+    return serve_metrics(stack, settings, *collectors)
 
 
 def _store(stack: ExitStack, settings: Settings) -> TelemetryStore:
@@ -104,8 +115,10 @@ def _scheduler(stack: ExitStack, settings: Settings, meta: Metadata, store: Tele
 def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     """Everything in one process tree: broker (embedded unless configured), ingest, API,
     scheduler, and optionally a simulated fleet."""
+    from analytics.alerts.prometheus import AlertCollector
     from devices.broker.embedded import EmbeddedBroker
     from farmtel.runtime import build_api, build_ingest, open_metadata, service_accounts
+    from ingest.prometheus import IngestCollector
 
     with running("farmtel up") as (stop, stack):
         meta = open_metadata(settings)
@@ -144,7 +157,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
             _started(stack, FleetRunner.from_registry(
                 meta.sessions, _as_simulator(settings), count=args.simulate, seed=args.seed,
                 speed=args.speed))
-        app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts)
+        metrics = _metrics(stack, settings, IngestCollector(worker, "store"), AlertCollector(alerts))
+        app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts,
+                        metrics=metrics if settings.api_metrics else False)
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)
         _serve_api(app, settings, stop)
 
@@ -158,30 +173,39 @@ def _log_ingest_totals(metrics: dict[str, Any]) -> None:
 def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
     """One ingest worker (run N of them with FARMTEL_MQTT_SHARED_GROUP set to scale out),
     evaluating streaming alert rules on what it stores unless FARMTEL_INGEST_ALERTS=false."""
+    from analytics.alerts.prometheus import AlertCollector
     from farmtel.runtime import build_ingest, open_metadata
+    from ingest.prometheus import IngestCollector
 
     with running("farmtel ingest") as (stop, stack):
         meta = open_metadata(settings)
         store = _store(stack, settings)
         directory = _directory(meta)
-        on_durable = None
+        alerts = None
         if settings.ingest_alerts:
-            on_durable = _alert_service(stack, settings, meta, store, directory).submit_readings
-        _started(stack, build_ingest(settings, meta, store, directory, on_durable=on_durable))
+            alerts = _alert_service(stack, settings, meta, store, directory)
+        worker = _started(stack, build_ingest(
+            settings, meta, store, directory,
+            on_durable=alerts.submit_readings if alerts is not None else None))
+        _metrics(stack, settings, IngestCollector(worker, "store"),
+                 *([AlertCollector(alerts)] if alerts is not None else []))
         stop.wait()
 
 
 def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
     """Streaming alert rules as their own telemetry consumer (with FARMTEL_INGEST_ALERTS=false):
     the ingest worker with the alert engine as its sink."""
+    from analytics.alerts.prometheus import AlertCollector
     from farmtel.runtime import build_alert_feed, open_metadata
+    from ingest.prometheus import IngestCollector
 
     with running("farmtel alerts") as (stop, stack):
         meta = open_metadata(settings)
         store = _store(stack, settings)
         directory = _directory(meta)
         alerts = _alert_service(stack, settings, meta, store, directory)
-        _started(stack, build_alert_feed(settings, directory, alerts.submit_readings))
+        feed = _started(stack, build_alert_feed(settings, directory, alerts.submit_readings))
+        _metrics(stack, settings, IngestCollector(feed, "alerts"), AlertCollector(alerts))
         stop.wait()
 
 
@@ -191,11 +215,13 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
 
     with running("farmtel api") as (stop, stack):
         meta = open_metadata(settings)
-        _serve_api(build_api(meta, _store(stack, settings)), settings, stop)
+        _serve_api(build_api(meta, _store(stack, settings), metrics=settings.api_metrics),
+                   settings, stop)
 
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     """The analytics scheduler alone: field water, no-data and depletion alerts."""
+    from analytics.alerts.prometheus import AlertCollector
     from farmtel.runtime import open_metadata
 
     with running("farmtel scheduler") as (stop, stack):
@@ -203,6 +229,7 @@ def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
         store = _store(stack, settings)
         alerts = _alert_service(stack, settings, meta, store, _directory(meta))
         _scheduler(stack, settings, meta, store, alerts, wait_on_stop=True)
+        _metrics(stack, settings, AlertCollector(alerts))
         stop.wait()
 
 
@@ -398,11 +425,9 @@ _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``farmtel`` command."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("amqtt").setLevel(logging.WARNING)
-    logging.getLogger("transitions").setLevel(logging.WARNING)
-    _HANDLERS[args.command](Settings(), args)
+    settings = Settings()
+    configure_logging(settings.log_format, verbose=args.verbose)
+    _HANDLERS[args.command](settings, args)
 
 
 if __name__ == "__main__":

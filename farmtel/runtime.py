@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from paho.mqtt.client import MQTTv5, MQTTv311
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -21,12 +22,13 @@ from analytics.alerts.service import AlertService, load_site_overrides
 from analytics.alerts.store import AlertRepository
 from api.app import create_app
 from api.auth import ensure_admin_token
-from api.services import AlertControl, ApiServices, NoAlertControl
+from api.services import AlertControl, ApiServices, NoAlertControl, SpoolState
 from devices.broker.mosquitto import ServiceAccount
 from devices.contract import subscription_topics
 from devices.directory import DeviceDirectory
 from devices.mqtt_publisher import FlushTimeout, ReliablePublisher
 from devices.registry import seed_counties
+from farmtel.metrics import process_registry
 from farmtel.schema import SCHEMA_VERSION, TABLES
 from farmtel.settings import Settings
 from ingest.alert_sink import AlertSink
@@ -220,8 +222,13 @@ def service_accounts(settings: Settings) -> list[ServiceAccount]:
 def build_api(meta: Metadata, store: TelemetryStore, *,
               directory: DeviceDirectory | None = None,
               worker: IngestWorker | None = None,
-              alerts: AlertControl | None = None) -> FastAPI:
-    """The API app over the metadata DB and the store."""
+              alerts: AlertControl | None = None,
+              metrics: CollectorRegistry | bool = True) -> FastAPI:
+    """The API app over the metadata DB and the store.
+
+    ``metrics``: the process's registry to serve on ``GET /metrics``, True for a fresh one,
+    False for no ``/metrics``.
+    """
     def stats() -> dict[str, Any]:
         if worker is not None:  # same process: exact and current
             return merge_snapshots([worker.metrics])
@@ -230,9 +237,17 @@ def build_api(meta: Metadata, store: TelemetryStore, *,
     def broker_connected() -> bool | None:
         return worker.connected if worker is not None else None
 
+    def spool() -> SpoolState | None:
+        if worker is None:
+            return None
+        return SpoolState(worker.counters.spool_bytes, worker.counters.spool_full)
+
+    if metrics is True:
+        metrics = process_registry()
+
     services = ApiServices(
         sessions=meta.sessions, store=store, ingest_stats=stats,
-        broker_connected=broker_connected,
+        broker_connected=broker_connected, spool=spool, metrics=metrics or None,
         on_registry_change=directory.reload if directory is not None else (lambda: None),
         alerts=alerts or NoAlertControl(),
     )

@@ -55,6 +55,22 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_metrics: bool = Field(
+        default=True, description="Serve GET /metrics (Prometheus, no token) on the API port."
+    )
+
+    # Operations (see README "Operations")
+    metrics_port: int = Field(
+        default=0, ge=0, description="Workers (ingest, alerts, scheduler, up) serve Prometheus "
+        "metrics on http://metrics_host:metrics_port/metrics; 0 = off.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address of the metrics port (0.0.0.0 in containers)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line (time, level, logger, "
+        "message, exception, extra fields).",
+    )
 
     max_payload_bytes: int = 256 * 1024
     batch_max_readings: int = 5000

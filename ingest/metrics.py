@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+BATCH_LATENCY_BOUNDS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+"""Upper bounds of the batch latency histogram's buckets [s] (a last bucket takes the rest)."""
+
+
+@dataclass(slots=True)
+class LatencyHistogram:
+    """Batch latencies in fixed buckets: ``counts[i]`` latencies of at most
+    ``BATCH_LATENCY_BOUNDS_S[i]``, above the bound before it; ``counts[-1]`` the rest [s]."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BATCH_LATENCY_BOUNDS_S) + 1))
+    sum_s: float = 0.0
+
+    def observe(self, latency_s: float) -> None:
+        """Count one latency [s]."""
+        self.counts[bisect_left(BATCH_LATENCY_BOUNDS_S, latency_s)] += 1
+        self.sum_s += latency_s
 
 
 @dataclass(slots=True)
@@ -33,6 +51,7 @@ class IngestMetrics:
     spool_full: bool = False
     last_batch_latency_ms: float = 0.0
     max_batch_latency_ms: float = 0.0
+    batch_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     @property
     def readings_accepted(self) -> int:
@@ -43,6 +62,7 @@ class IngestMetrics:
         """Record the age of the oldest message of a batch when it became durable [ms]."""
         self.last_batch_latency_ms = latency_ms
         self.max_batch_latency_ms = max(self.max_batch_latency_ms, latency_ms)
+        self.batch_latency.observe(latency_ms / 1000)
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy."""

@@ -12,8 +12,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from ingest.metrics import IngestMetrics
 from ingest.mqtt_source import AckToken, Message, MqttSource
 from ingest.pipeline import Batch, IngestPipeline
 from ingest.sink import Sink
@@ -22,6 +24,16 @@ log = logging.getLogger(__name__)
 
 _DRAIN_MAX = 2000
 MAX_BATCHES_IN_FLIGHT = 1  # sealed batches queued for the writer (plus the one it writes)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    """What waits inside a worker: messages received but not yet decoded (``inbox``),
+    decoded into the open batch (``batching``), and sealed batches not yet durable."""
+
+    inbox: int
+    batching: int
+    batches_in_flight: int
 
 
 class IngestWorker:
@@ -74,6 +86,17 @@ class IngestWorker:
     def metrics(self) -> dict[str, Any]:
         """Current counters."""
         return self._pipeline.metrics.snapshot()
+
+    @property
+    def counters(self) -> IngestMetrics:
+        """The live counters (with the batch latency histogram); ``metrics`` is a JSON-ready copy."""
+        return self._pipeline.metrics
+
+    @property
+    def queue_depths(self) -> QueueDepths:
+        """What waits inside the worker now."""
+        return QueueDepths(inbox=self._inbox.qsize(), batching=self._pipeline.pending_messages,
+                           batches_in_flight=self._in_flight)
 
     def start(self) -> None:
         """Start the decode and writer threads, then connect to the broker."""

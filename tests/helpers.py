@@ -1,5 +1,6 @@
 """Helpers shared by integration and e2e tests (and the benchmarks): a registry, a farmtel
-runtime, publishing, waiting, the exact set of stored readings."""
+runtime, publishing, waiting, the exact set of stored readings, the samples of a ``/metrics``
+answer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client.parser import text_string_to_metric_families
 
 from devices.directory import DeviceDirectory
 from devices.provisioning import create_farm, create_site, provision_device
@@ -102,3 +104,13 @@ def stored_keys(store: TelemetryStore, quantities: Iterable[str], start_ms: int,
     duplicate would appear twice."""
     return sorted((device, q, ts) for q in quantities
                   for device, ts, _ in store.raw_series(q, start_ms, end_ms, device_ids=device_ids))
+
+
+MetricSamples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""Samples of a Prometheus exposition: (name, sorted label pairs) -> value."""
+
+
+def metric_samples(text: str) -> MetricSamples:
+    """Every sample of a ``/metrics`` answer (Prometheus text format)."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}

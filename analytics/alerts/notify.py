@@ -2,7 +2,8 @@
 
 Every notifier takes the transitions returned by ``AlertRepository.apply`` (so they carry
 ``alert_id``) and never blocks or raises into the caller: failures are counted and logged.
-Payload: ``Transition.to_dict()`` as UTF-8 JSON.
+Payload: ``Transition.to_dict()`` as UTF-8 JSON. ``deliveries()`` gives each notifier's counts
+by (channel, outcome) for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import queue
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -37,6 +39,10 @@ class Notifier(Protocol):
 
     def close(self) -> None:
         """Stop, delivering what can be delivered within the notifier's own time limit."""
+        ...
+
+    def deliveries(self) -> Mapping[tuple[str, str], int]:
+        """Counts so far by (channel, outcome), e.g. ``("webhook", "delivered")``; they only grow."""
         ...
 
 
@@ -122,6 +128,14 @@ class WebhookNotifier:
         """A snapshot of the counters."""
         with self._lock:
             return DeliveryStats(**asdict(self._stats))
+
+    def deliveries(self) -> dict[tuple[str, str], int]:
+        """Webhook outcomes: delivered, failed, dropped_queue_full, dropped_closed, and
+        retried (attempts, not notifications)."""
+        s = self.stats
+        return {("webhook", "delivered"): s.delivered, ("webhook", "failed"): s.dropped_failed,
+                ("webhook", "dropped_queue_full"): s.dropped_queue_full,
+                ("webhook", "dropped_closed"): s.dropped_closed, ("webhook", "retried"): s.retries}
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -272,6 +286,11 @@ class MqttAlertPublisher:
             else:
                 self.published += 1
 
+    def deliveries(self) -> dict[tuple[str, str], int]:
+        """MQTT outcomes: published (handed to the client), failed, skipped (no topic)."""
+        return {("mqtt", "published"): self.published, ("mqtt", "failed"): self.failed,
+                ("mqtt", "skipped"): self.skipped}
+
     def close(self) -> None:
         """Nothing to release (the MQTT client belongs to the caller)."""
 
@@ -289,6 +308,13 @@ class FanoutNotifier:
                 n.notify(transitions)
             except Exception:
                 log.exception("notifier %r failed", n)
+
+    def deliveries(self) -> dict[tuple[str, str], int]:
+        """The counts of every notifier, added up."""
+        total: Counter[tuple[str, str]] = Counter()
+        for n in self._notifiers:
+            total.update(n.deliveries())
+        return dict(total)
 
     def close(self) -> None:
         """Close each notifier."""

@@ -95,6 +95,17 @@ class AlertService:
         """Replace the registry view used for no-data."""
         self._put(("devices", dict(devices)))
 
+    # -- observed by /metrics (any thread) ---------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        """Work items waiting for the engine (reading batches, ticks, ...)."""
+        return self._queue.qsize()
+
+    def deliveries(self) -> Mapping[tuple[str, str], int]:
+        """The notifier's delivery counts by (channel, outcome)."""
+        return self._notifier.deliveries()
+
     def _put(self, item: Any) -> None:
         self._idle.clear()
         self._queue.put(item)

@@ -35,6 +35,7 @@ PUBLIC = frozenset({"public"})
 
 ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("GET", "/api/v1/health"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # Prometheus scrapes without a token (api/metrics.py)
     ("GET", "/"): PUBLIC,  # redirect to the web pages (which ask for a sign-in)
     ("GET", "/api/v1/counties"): ALL,
     ("GET", "/api/v1/farms"): ALL,
