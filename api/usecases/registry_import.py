@@ -27,7 +27,7 @@ from storage.clock import cst_datetime, now_ms
 from storage.errors import InvalidInput
 
 MAX_IMPORT_BYTES: Final = 5 * 1024 * 1024
-"""The largest import file taken [bytes] (about 50,000 rows of CSV)."""
+"""The largest import file taken [bytes]; ``devices.import_file.MAX_ROWS`` bounds the rows."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from devices.bulk_import import ImportConflicts, ImportInvalid, ImportReport, run_import
 from devices.credentials import verify_password
-from devices.import_file import UnreadableFile, read_import_file
+from devices.import_file import MAX_ROWS, UnreadableFile, read_import_file
 from devices.provisioning import create_farm, create_site, provision_device
 from devices.registry import Device, Farm, Site, current_version, seed_counties
 from farmtel.migrate import upgrade_schema
@@ -206,4 +206,11 @@ def test_a_scoped_caller_registers_no_farms_and_sees_only_its_farms(session):
 @pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00\x00garbage\x81\x00", b"PK\x03\x04broken"])
 def test_unreadable_files_are_refused(data):
     with pytest.raises(UnreadableFile):
+        read_import_file(data)
+
+
+def test_a_file_with_too_many_rows_is_refused_before_any_check():
+    rows = "\n".join(f"sm-{i},soil_moisture,field-1" for i in range(MAX_ROWS))
+    data = f"[devices]\ndevice_id,type,site_id\n{rows}\n".encode()
+    with pytest.raises(UnreadableFile, match="rows"):
         read_import_file(data)
