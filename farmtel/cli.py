@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from farmtel._signals import StopSignals, running, serve_api
 from farmtel.backup.commands import add_backup_commands, cmd_backup, cmd_restore
+from farmtel.db_commands import add_db_commands, cmd_db, schema_refusals
 from farmtel.logs import configure_logging
 from farmtel.settings import Settings
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("farmtel")
 
 COMMANDS = ("up", "ingest", "alerts", "api", "scheduler", "simulate", "mosquitto-sync", "backup",
-            "restore")
+            "restore", "db")
 
 
 class _Part(Protocol):
@@ -178,7 +179,7 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
     from ingest.prometheus import IngestCollector
 
     with running("farmtel ingest") as (stop, stack):
-        meta = open_metadata(settings)
+        meta = open_metadata(settings, upgrade=False)
         store = _store(stack, settings)
         directory = _directory(meta)
         alerts = None
@@ -200,7 +201,7 @@ def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
     from ingest.prometheus import IngestCollector
 
     with running("farmtel alerts") as (stop, stack):
-        meta = open_metadata(settings)
+        meta = open_metadata(settings, upgrade=False)
         store = _store(stack, settings)
         directory = _directory(meta)
         alerts = _alert_service(stack, settings, meta, store, directory)
@@ -214,7 +215,7 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
     from farmtel.runtime import build_api, open_metadata
 
     with running("farmtel api") as (stop, stack):
-        meta = open_metadata(settings)
+        meta = open_metadata(settings, upgrade=False)
         _serve_api(build_api(meta, _store(stack, settings), metrics=settings.api_metrics),
                    settings, stop)
 
@@ -225,7 +226,7 @@ def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     from farmtel.runtime import open_metadata
 
     with running("farmtel scheduler") as (stop, stack):
-        meta = open_metadata(settings)
+        meta = open_metadata(settings, upgrade=False)
         store = _store(stack, settings)
         alerts = _alert_service(stack, settings, meta, store, _directory(meta))
         _scheduler(stack, settings, meta, store, alerts, wait_on_stop=True)
@@ -339,7 +340,7 @@ def cmd_mosquitto_sync(settings: Settings, args: argparse.Namespace) -> None:
     pw_file, acl_file = settings.mosquitto_password_file, settings.mosquitto_acl_file
     if pw_file is None or acl_file is None:
         raise SystemExit("set FARMTEL_MOSQUITTO_PASSWORD_FILE and FARMTEL_MOSQUITTO_ACL_FILE")
-    meta = open_metadata(settings)
+    meta = open_metadata(settings, upgrade=False)
     accounts = service_accounts(settings)
 
     def sync() -> int:
@@ -406,6 +407,7 @@ def parser() -> argparse.ArgumentParser:
     city.add_argument("--stats-file", type=Path, default=None,
                       help="write the run's counters, rates and timings as JSON here")
     add_backup_commands(sub)
+    add_db_commands(sub)
     sync = sub.add_parser("mosquitto-sync", help=cmd_mosquitto_sync.__doc__)
     sync.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
                       help="keep running, re-syncing when the registry changes")
@@ -419,6 +421,7 @@ _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "up": cmd_up, "ingest": cmd_ingest, "alerts": cmd_alerts, "api": cmd_api, "scheduler": cmd_scheduler,
     "simulate": cmd_simulate, "mosquitto-sync": cmd_mosquitto_sync, "backup": cmd_backup,
     "restore": cmd_restore,
+    "db": cmd_db,
 }
 
 
@@ -427,7 +430,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_format, verbose=args.verbose)
-    _HANDLERS[args.command](settings, args)
+    with schema_refusals(args.command):
+        _HANDLERS[args.command](settings, args)
 
 
 if __name__ == "__main__":

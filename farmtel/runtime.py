@@ -29,7 +29,7 @@ from devices.directory import DeviceDirectory
 from devices.mqtt_publisher import FlushTimeout, ReliablePublisher
 from devices.registry import seed_counties
 from farmtel.metrics import process_registry
-from farmtel.schema import SCHEMA_VERSION, TABLES
+from farmtel.migrate import require_head, upgrade_schema
 from farmtel.settings import Settings
 from ingest.alert_sink import AlertSink
 from ingest.deadletters import DeadLetterStore
@@ -44,7 +44,7 @@ from ingest.store_sink import SpooledStoreSink
 from ingest.worker import IngestWorker
 from storage.clock import DAY_MS
 from storage.factory import open_store
-from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.metadata import make_engine, make_session_factory
 from storage.rollups import Retention
 from storage.telemetry import Reading, TelemetryStore
 
@@ -64,11 +64,23 @@ class Metadata:
     sessions: sessionmaker[Any]
 
 
-def open_metadata(settings: Settings) -> Metadata:
-    """Open (and initialise) the metadata database; prints a generated admin token once."""
+def open_metadata(settings: Settings, *, upgrade: bool = True) -> Metadata:
+    """Open (and initialise) the metadata database; prints a generated admin token once.
+
+    With ``upgrade`` its schema is brought to head first (``farmtel.migrate.upgrade_schema``);
+    without, a database not at head is refused (``SchemaBehind``: run ``farmtel db upgrade``).
+    A database newer than this farmtel is refused either way (``SchemaTooNew``).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    try:
+        if upgrade:
+            upgrade_schema(engine)
+        else:
+            require_head(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     sessions = make_session_factory(engine)
     with sessions() as session, session.begin():
         seed_counties(session)

@@ -1,8 +1,8 @@
-"""Every table of the metadata database, listed, and the schema version.
+"""Every table of the metadata database, listed.
 
-``storage.metadata.create_schema(engine, TABLES, SCHEMA_VERSION)`` creates exactly these
-tables; nothing is discovered by import side effect. A new table is added here (a test fails
-otherwise) and, once the schema has shipped, with a migration and a new ``SCHEMA_VERSION``.
+The migrations (``farmtel/migrations``, run by ``farmtel.migrate.upgrade_schema``) create
+exactly these tables; nothing is discovered by import side effect. A new table is added here
+(a test fails otherwise) and with a new revision (``farmtel db revision -m ...``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from ingest.deadletters import DeadLetter
 from ingest.stats_store import IngestWorkerStats
 from storage.metadata import Base, SchemaVersion
 
-__all__ = ["SCHEMA_VERSION", "TABLES"]
-
-SCHEMA_VERSION: Final = 1
-"""Version of the schema below; stored in ``schema_version`` when the schema is created."""
+__all__ = ["TABLES"]
 
 TABLES: Final[tuple[type[Base], ...]] = (
     SchemaVersion,

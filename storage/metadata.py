@@ -6,12 +6,11 @@ SQLite by default (WAL, foreign keys on); PostgreSQL through psycopg 3 in produc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Integer, create_engine, event, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 
 class Base(DeclarativeBase):
@@ -53,28 +52,13 @@ def make_session_factory(engine: Engine) -> sessionmaker[Any]:
 
 
 class SchemaVersion(Base):
-    """The single-row version of the schema the database was created with."""
+    """The schema version of farmtel before migrations (1), in a single row.
+
+    Alembic's ``alembic_version`` tracks the schema now (``farmtel.migrate``); this table stays
+    because a farmtel from before migrations checks it and refuses a version other than its own.
+    """
 
     __tablename__ = "schema_version"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
-
-
-class SchemaMismatch(RuntimeError):
-    """The database was created by another schema version than the code's."""
-
-
-def create_schema(engine: Engine, tables: Iterable[type[Base]], version: int) -> None:
-    """Create exactly ``tables`` (and ``schema_version``) if missing; record ``version``.
-
-    Idempotent. A database stamped with another version raises ``SchemaMismatch``.
-    """
-    names = dict.fromkeys([SchemaVersion.__tablename__, *(t.__tablename__ for t in tables)])
-    Base.metadata.create_all(engine, tables=[Base.metadata.tables[n] for n in names])
-    with Session(engine) as session, session.begin():
-        row = session.get(SchemaVersion, 1)
-        if row is None:
-            session.add(SchemaVersion(id=1, version=version))
-        elif row.version != version:
-            raise SchemaMismatch(f"database schema version {row.version}, code expects {version}")

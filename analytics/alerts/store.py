@@ -7,8 +7,8 @@ acknowledged and NULL once resolved. Unique indexes treat NULLs as distinct in b
 PostgreSQL, so any number of resolved alerts may coexist with at most one open one — a
 portable partial unique index.
 
-Importing this module registers the two tables on ``Base``; ``storage.metadata.create_schema``
-creates them.
+Importing this module registers the two tables on ``Base``; the migrations
+(``farmtel.migrate``) create them.
 """
 
 from __future__ import annotations

@@ -136,11 +136,11 @@ def test_a_flood_from_unknown_devices_is_counted_exactly_but_kept_bounded(
 
 
 def test_dead_letters_are_pruned_by_age_and_count(tmp_path):
-    from farmtel.schema import SCHEMA_VERSION, TABLES
-    from storage.metadata import create_schema, make_engine, make_session_factory
+    from farmtel.migrate import upgrade_schema
+    from storage.metadata import make_engine, make_session_factory
 
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     sessions = make_session_factory(engine)
     dl = DeadLetterStore(sessions, keep=10, max_age_s=3600)
     now = datetime.now(UTC)

@@ -144,17 +144,17 @@ class FlakyStore(MemoryStore):
 
 
 def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):
-    from farmtel.schema import SCHEMA_VERSION, TABLES
+    from farmtel.migrate import upgrade_schema
     from ingest.deadletters import DeadLetterStore
     from ingest.decode import MessageDecoder
     from ingest.pipeline import IngestPipeline
     from ingest.spool import Spool
     from ingest.store_sink import SpooledStoreSink
-    from storage.metadata import create_schema, make_engine, make_session_factory
+    from storage.metadata import make_engine, make_session_factory
     from tests.unit.ingest._support import DEVICES, NOW_MS
 
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     spool = Spool(tmp_path / "spool", max_bytes=spool_max_bytes)
     pipe: IngestPipeline[int] = IngestPipeline(MessageDecoder(DEVICES.get),
                                                clock_ms=lambda: NOW_MS)

@@ -20,10 +20,10 @@ from analytics.indicators.periods import range_period
 from analytics.indicators.registry_view import load_registry_view
 from analytics.indicators.service import evaluate
 from analytics.water import FlowMeterSpec, meter_totals
-from farmtel.schema import SCHEMA_VERSION, TABLES
+from farmtel.migrate import upgrade_schema
 from storage.clock import HOUR_MS as H
 from storage.influx import InfluxTelemetryStore
-from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.metadata import make_engine, make_session_factory
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import TelemetryStore
 from tests.unit.analytics.indicators.handbuilt import (
@@ -47,7 +47,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sessio
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
     import analytics.indicators.snapshots  # noqa: F401  (registers the indicator tables)
 
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     sessions = make_session_factory(engine)
     with sessions() as s, s.begin():
         build_registry(s)

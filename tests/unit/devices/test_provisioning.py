@@ -29,15 +29,15 @@ from devices.provisioning import (
     rotate_credentials,
 )
 from devices.registry import Device, Farm, Site, current_version, seed_counties
-from farmtel.schema import SCHEMA_VERSION, TABLES
+from farmtel.migrate import upgrade_schema
 from storage.errors import Conflict, InvalidInput, NotFound
-from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.metadata import make_engine, make_session_factory
 
 
 @pytest.fixture
 def session() -> Iterator[Session]:
     engine = make_engine("sqlite:///:memory:")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     with make_session_factory(engine)() as s:
         seed_counties(s)
         s.commit()

@@ -1,22 +1,16 @@
-"""The metadata schema: every table is listed, and the version is recorded."""
+"""The metadata schema: every table is listed, and the migrations create exactly those
+(on both databases, against the models column by column: tests/integration/test_migrations.py)."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 
-from farmtel.schema import SCHEMA_VERSION, TABLES
-from storage.metadata import (
-    Base,
-    SchemaMismatch,
-    SchemaVersion,
-    create_schema,
-    make_engine,
-    make_session_factory,
-)
+from farmtel.migrate import upgrade_schema
+from farmtel.schema import TABLES
+from storage.metadata import Base, make_engine
 
 PACKAGES = ("analytics", "api", "devices", "farmtel", "ingest", "storage")
 
@@ -35,17 +29,10 @@ def test_every_table_registered_on_base_is_listed() -> None:
     assert len(TABLES) == len(set(TABLES))
 
 
-def test_create_schema_creates_exactly_the_listed_tables_and_records_the_version() -> None:
+def test_the_migrations_create_exactly_the_listed_tables_once() -> None:
     engine = make_engine("sqlite:///:memory:")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
-    create_schema(engine, TABLES, SCHEMA_VERSION)  # idempotent
-    assert set(inspect(engine).get_table_names()) == {t.__tablename__ for t in TABLES}
-    with make_session_factory(engine)() as session:
-        assert session.scalars(select(SchemaVersion.version)).all() == [SCHEMA_VERSION]
-
-
-def test_another_schema_version_is_refused() -> None:
-    engine = make_engine("sqlite:///:memory:")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
-    with pytest.raises(SchemaMismatch):
-        create_schema(engine, TABLES, SCHEMA_VERSION + 1)
+    status = upgrade_schema(engine)
+    assert upgrade_schema(engine) == status  # at head: nothing left to do
+    assert status.at_head
+    assert set(inspect(engine).get_table_names()) == (
+        {t.__tablename__ for t in TABLES} | {"alembic_version"})

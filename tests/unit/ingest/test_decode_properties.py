@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from devices.catalogue import DEVICE_TYPES, QUANTITIES
 from devices.contract import format_ts
-from farmtel.schema import SCHEMA_VERSION, TABLES
+from farmtel.migrate import upgrade_schema
 from ingest.deadletters import DeadLetterStore
 from ingest.decode import Decoded, DecodePolicy, MessageDecoder
 from ingest.pipeline import IngestPipeline
@@ -27,7 +27,7 @@ from ingest.rejections import Reason
 from ingest.spool import Spool
 from ingest.store_sink import SpooledStoreSink
 from storage.clock import DAY_MS
-from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.metadata import make_engine, make_session_factory
 from storage.telemetry import Quality
 from tests.fakes import MemoryStore
 from tests.unit.ingest._support import DEVICES, NOW_MS
@@ -205,7 +205,7 @@ def test_pipeline_releases_every_token_and_counts_add_up(
         batch: int) -> None:
     tmp: Path = tmp_path_factory.mktemp("prop")
     engine = make_engine(f"sqlite:///{tmp / 'meta.db'}")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     store = MemoryStore()
     pipe: IngestPipeline[int] = IngestPipeline(decoder(), batch_max_readings=batch,
                                                clock_ms=lambda: NOW_MS)

@@ -7,13 +7,13 @@ import pytest
 from sqlalchemy import select
 
 from devices.contract import record
-from farmtel.schema import SCHEMA_VERSION, TABLES
+from farmtel.migrate import upgrade_schema
 from ingest.deadletters import DeadLetter, DeadLetterStore
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
 from ingest.spool import Spool
 from ingest.store_sink import SpooledStoreSink
-from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.metadata import make_engine, make_session_factory
 from tests.fakes import MemoryStore
 from tests.unit.ingest._support import NOW_MS
 
@@ -31,7 +31,7 @@ class Clock:
 @pytest.fixture
 def sessions(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     return make_session_factory(engine)
 
 

@@ -17,12 +17,12 @@ from devices.credentials import verify_password
 from devices.directory import DeviceDirectory
 from devices.registry import Device, Farm, Site
 from farmtel.cli import parser
-from farmtel.schema import SCHEMA_VERSION, TABLES
+from farmtel.migrate import upgrade_schema
 from ingest.decode import MessageDecoder
 from simulators.city import GATEWAY_INTERVAL_MS, CityMessage, CitySimulator, OutageSpec
 from simulators.city_fleet import CENSUS, COUNTY_IDS, city_layout, register_city
 from simulators.city_runner import CityRunner, start_ms_for, summary
-from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.metadata import make_engine, make_session_factory
 from storage.telemetry import Quality
 from tests.unit.simulators._common import HOUR, cst_ms
 
@@ -268,7 +268,7 @@ def test_outage_options_are_checked() -> None:
 
 def test_bulk_registration_is_accepted_by_ingest_including_late_backlog(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     reg = register_city(engine, LAYOUT)
     n_devices = 2_000 + len(LAYOUT.gateways)
     assert reg.devices_added == n_devices and reg.devices_present == 0

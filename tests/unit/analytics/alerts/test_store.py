@@ -21,8 +21,8 @@ from analytics.alerts.store import (
     InvalidTransition,
 )
 from devices.directory import DeviceInfo
-from farmtel.schema import SCHEMA_VERSION, TABLES
-from storage.metadata import create_schema, make_engine, make_session_factory
+from farmtel.migrate import upgrade_schema
+from storage.metadata import make_engine, make_session_factory
 from storage.telemetry import Reading
 from tests.unit.analytics.alerts.helpers import MIN, T0, feed, kinds, reading
 
@@ -33,7 +33,7 @@ OPENED, CHANGED, RESOLVED = (TransitionKind.OPENED, TransitionKind.SEVERITY_CHAN
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Any]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     yield make_session_factory(engine)
     engine.dispose()
 

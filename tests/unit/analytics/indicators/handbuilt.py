@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.indicators.reference import Denominators, parse_sector_weights
 from devices.provisioning import create_farm, create_site
 from devices.registry import Device, Farm, Site, seed_counties
-from farmtel.schema import SCHEMA_VERSION, TABLES
+from farmtel.migrate import upgrade_schema
 from storage.clock import DAY_MS
-from storage.metadata import create_schema, make_engine, make_session_factory
+from storage.metadata import make_engine, make_session_factory
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import Reading
 
@@ -146,7 +146,7 @@ def open_handbuilt(tmp_path: Path) -> tuple[sessionmaker[Any], SqliteTelemetrySt
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
     import analytics.indicators.snapshots  # noqa: F401  (registers the indicator tables)
 
-    create_schema(engine, TABLES, SCHEMA_VERSION)
+    upgrade_schema(engine)
     sessions = make_session_factory(engine)
     with sessions() as s, s.begin():
         build_registry(s)
