@@ -55,6 +55,7 @@ __all__ = [
     "late_marks",
     "plan",
     "reduce",
+    "rollups_may_answer",
 ]
 
 DEFAULT_RAW_RETENTION_DAYS: Final = 400
@@ -136,12 +137,18 @@ def late_marks(readings: Sequence[Reading], now_ms: int) -> set[tuple[str, int]]
     return {(d, h * HOUR_MS) for d, h in set(zip(map(_DEVICE_ID, readings), hours, strict=True))}
 
 
+def rollups_may_answer(q: RangeQuery) -> bool:
+    """Whether rollups can answer part of ``q``: an aggregation over windows of whole hours
+    (checked before a store looks up its watermark)."""
+    return q.agg is not None and q.every_s is not None and (q.every_s * SECOND_MS) % HOUR_MS == 0
+
+
 def plan(q: RangeQuery, rolled_until_ms: int) -> list[tuple[Source, int, int]] | None:
     """The segments ``(source, start, end)`` covering ``[q.start_ms, q.end_ms)``, or None when
     rollups cannot help: a raw query, a window that is not a whole number of hours, or no
     whole rolled-up hour in the range. Whole rolled-up days (for windows of whole days) come
     from daily rollups, other whole rolled-up hours from hourly ones, the rest from raw."""
-    if q.agg is None or q.every_s is None or (q.every_s * SECOND_MS) % HOUR_MS:
+    if not rollups_may_answer(q) or q.every_s is None:
         return None
     h0 = ceil_to(q.start_ms, HOUR_MS)
     h1 = min(floor_to(q.end_ms, HOUR_MS), rolled_until_ms)

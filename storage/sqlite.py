@@ -28,7 +28,7 @@ from typing import Any
 from storage import _sqlite_rollups as rollups
 from storage.clock import SECOND_MS, now_ms
 from storage.naming import check_id, check_quantity, storable_quantity
-from storage.rollups import Maintenance, Retention, late_marks, plan, reduce
+from storage.rollups import Maintenance, Retention, late_marks, plan, reduce, rollups_may_answer
 from storage.telemetry import (
     Aggregation,
     ClosedOnExit,
@@ -256,7 +256,7 @@ class SqliteTelemetryStore(ClosedOnExit):
             where, key = "device_id = ?", check_id(q.device_id)
         else:
             where, key = "site_id = ?", check_id(q.site_id or "")
-        if q.every_s is not None and q.agg is not None:
+        if q.every_s is not None and rollups_may_answer(q):
             with self._mapped_errors():
                 conn = self._conn()
                 segments = plan(q, rollups.rolled_until(conn))

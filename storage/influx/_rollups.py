@@ -19,6 +19,7 @@ readings before the horizon are also deleted explicitly (``DELETE``) so they are
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -56,6 +57,7 @@ _MEASUREMENT: Final = {Source.HOUR: "telemetry_1h", Source.DAY: "telemetry_1d"}
 _LATE: Final = "telemetry_late"
 _STATE: Final = "rollup_state"
 _STATEMENTS_PER_REQUEST: Final = 50
+_WATERMARK_TTL_S: Final = 10.0
 _PARTS: Final = {  # the partial aggregates each aggregation needs (count: to skip empty windows)
     Aggregation.MEAN: ("count", "sum"),
     Aggregation.SUM: ("count", "sum"),
@@ -85,13 +87,22 @@ class InfluxRollups:
     def __init__(self, transport: Transport, retention: Retention) -> None:
         self._t = transport
         self.retention = retention
+        self._until: tuple[float, int] | None = None  # (monotonic time read [s], watermark)
 
     # -- reads --
 
     def rolled_until(self) -> int:
-        """The watermark: every hour before it is rolled up [UTC ms] (NO_HORIZON_MS: none)."""
+        """The watermark: every hour before it is rolled up [UTC ms] (NO_HORIZON_MS: none).
+
+        Cached for ``_WATERMARK_TTL_S`` (it moves every 10 minutes; a stale one only reads a
+        few more minutes from raw data, which is still there) and after this ``maintain()``."""
+        cached = self._until
+        if cached is not None and time.monotonic() - cached[0] < _WATERMARK_TTL_S:
+            return cached[1]
         state = self._state()
-        return NO_HORIZON_MS if state is None else state[0]
+        until = NO_HORIZON_MS if state is None else state[0]
+        self._until = (time.monotonic(), until)
+        return until
 
     def partials(self, segments: Sequence[tuple[Source, int, int]], q: RangeQuery) -> list[Partial]:
         """Partial aggregates per device and window of each segment, in one request. Only the
@@ -157,6 +168,7 @@ class InfluxRollups:
                        f'DELETE FROM "{_LATE}" WHERE time < {marks_from}ms'])  # noqa: S608
             raw_from = horizon
         self._save(now_ms, until, raw_from, marks_from)
+        self._until = None
         return Maintenance(rolled_until_ms=until, raw_from_ms=raw_from, hours_rolled_up=hours,
                            late_hours=len(late))
 

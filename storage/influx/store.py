@@ -38,7 +38,15 @@ from storage.influx._line_protocol import LineEncoder
 from storage.influx._rollups import InfluxRollups, late_lines
 from storage.influx._transport import Transport
 from storage.naming import check_id, check_quantity
-from storage.rollups import NO_HORIZON_MS, Maintenance, Retention, late_marks, plan, reduce
+from storage.rollups import (
+    NO_HORIZON_MS,
+    Maintenance,
+    Retention,
+    late_marks,
+    plan,
+    reduce,
+    rollups_may_answer,
+)
 from storage.telemetry import ClosedOnExit, RangeQuery, Reading, SeriesPoint
 
 __all__ = ["InfluxTelemetryStore"]
@@ -158,7 +166,7 @@ class InfluxTelemetryStore(ClosedOnExit):
         statement = range_statement(q)
         if q.limit <= 0:  # InfluxQL reads LIMIT 0 as "no limit"
             return []
-        if self._rollups is not None and q.every_s is not None and q.agg is not None:
+        if self._rollups is not None and rollups_may_answer(q):
             segments = plan(q, self._rollups.rolled_until())
             if segments is not None:
                 return reduce(self._rollups.partials(segments, q), q)
