@@ -43,9 +43,11 @@ def upgrade() -> None:
         "INSERT INTO device_placements (device_id, site_id, valid_from, valid_to) "
         "SELECT id, site_id, created_at, NULL FROM devices ORDER BY id"
     )
+    op.execute("UPDATE schema_version SET version = 2")  # a farmtel without migrations refuses it
 
 
 def downgrade() -> None:
+    op.execute("UPDATE schema_version SET version = 1")
     op.drop_index("ix_device_placements_site_id", table_name="device_placements")
     op.drop_index("ix_device_placements_device_id", table_name="device_placements")
     op.drop_table("device_placements")
