@@ -47,6 +47,8 @@ def _engine(settings: Settings) -> Engine:
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> None:
     """The metadata database's schema: upgrade it, show its revision, list the revisions."""
+    from alembic.util import CommandError
+
     from farmtel import migrate
 
     if args.db_command == "history":
@@ -64,7 +66,10 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> None:
             if not before.at_head:
                 raise SystemExit(1)
             return
-        after = migrate.upgrade_schema(engine, args.revision)
+        try:
+            after = migrate.upgrade_schema(engine, args.revision)
+        except CommandError as exc:  # no such revision, or one behind the database's
+            raise SystemExit(f"farmtel db upgrade: {exc}") from None
         print(f"farmtel db upgrade: {before.describe()} -> {after.describe()}")
     finally:
         engine.dispose()

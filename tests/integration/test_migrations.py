@@ -299,7 +299,8 @@ def test_a_database_newer_than_this_farmtel_is_refused_by_every_command(engine, 
 def test_a_service_refuses_a_database_behind_head_and_an_empty_one(engine, cli_env):
     message = refusal(["scheduler"])
     assert "empty database" in message and "run `farmtel db upgrade`" in message
-    upgrade_schema(engine, "0001")
+    assert "0099" in refusal(["db", "upgrade", "--revision", "0099"])  # no such revision
+    main(["db", "upgrade", "--revision", "0001"])
     assert schema_status(engine).current == ("0001",)
     if head_revision() != "0001":
         assert "run `farmtel db upgrade`" in refusal(["api"])
