@@ -16,9 +16,9 @@ writes that contradict the registry, ``InvalidInput`` for bad times and values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,6 +47,9 @@ SITE_FIELDS: Final = frozenset({"name", "area_mu", "head_count", "crop", "specie
 DEVICE_FIELDS: Final = frozenset({"attributes"})
 """What an operator may correct on a device (its type and credentials are fixed; its site
 changes by a move)."""
+
+
+_Editable = TypeVar("_Editable", Farm, Site, Device)
 
 
 class FarmNotFound(ProvisioningError, NotFound):
@@ -85,8 +88,9 @@ def _when(at: datetime | None, now: datetime) -> datetime:
     return when
 
 
-def _apply(obj: Farm | Site | Device, changes: Mapping[str, Any], allowed: frozenset[str]) -> bool:
-    """Set ``changes`` on ``obj``; True if anything changed."""
+def _edit(session: Session, obj: _Editable, changes: Mapping[str, Any], allowed: frozenset[str],
+          check: Callable[[_Editable], None] | None = None) -> _Editable:
+    """Set ``changes`` on ``obj``; if anything changed, ``check`` it and bump the version."""
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise NotEditable(f"cannot edit {', '.join(unknown)} (editable: {', '.join(sorted(allowed))})")
@@ -95,7 +99,11 @@ def _apply(obj: Farm | Site | Device, changes: Mapping[str, Any], allowed: froze
         if getattr(obj, key) != value:
             setattr(obj, key, dict(value) if key == "attributes" else value)
             changed = True
-    return changed
+    if changed:
+        if check is not None:
+            check(obj)
+        bump_version(session)
+    return obj
 
 
 def get_farm(session: Session, farm_id: str) -> Farm:
@@ -125,29 +133,18 @@ def get_device(session: Session, device_id: str) -> Device:
 def edit_farm(session: Session, farm_id: str, changes: Mapping[str, Any]) -> Farm:
     """Correct a farm's ``FARM_FIELDS`` (caller commits; after an ``InvalidField`` it rolls
     back)."""
-    farm = get_farm(session, farm_id)
-    if _apply(farm, changes, FARM_FIELDS):
-        check_farm(farm)
-        bump_version(session)
-    return farm
+    return _edit(session, get_farm(session, farm_id), changes, FARM_FIELDS, check_farm)
 
 
 def edit_site(session: Session, site_id: str, changes: Mapping[str, Any]) -> Site:
     """Correct a site's ``SITE_FIELDS`` (caller commits; after an ``InvalidField`` it rolls
     back)."""
-    site = get_site(session, site_id)
-    if _apply(site, changes, SITE_FIELDS):
-        check_site(site)
-        bump_version(session)
-    return site
+    return _edit(session, get_site(session, site_id), changes, SITE_FIELDS, check_site)
 
 
 def edit_device(session: Session, device_id: str, changes: Mapping[str, Any]) -> Device:
     """Correct a device's ``DEVICE_FIELDS`` (caller commits)."""
-    device = get_device(session, device_id)
-    if _apply(device, changes, DEVICE_FIELDS):
-        bump_version(session)
-    return device
+    return _edit(session, get_device(session, device_id), changes, DEVICE_FIELDS)
 
 
 def placements(session: Session, device_id: str) -> list[DevicePlacement]:
