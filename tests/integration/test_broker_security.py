@@ -275,6 +275,21 @@ def test_revoked_device_is_refused_at_its_next_connection(fleet):
         store.close()
 
 
+def test_retired_device_is_refused_at_its_next_connection(fleet):
+    store = open_store(f"sqlite:///{fleet.tmp / 'telemetry.db'}")
+    api = TestClient(build_api(fleet.meta, store))
+    sm2 = connected(fleet.device("sm-2"))
+    sm2.close()
+    try:
+        r = api.post("/api/v1/devices/sm-2/retire", headers=ADMIN)
+        assert r.status_code == 200 and r.json()["retired_at"] is not None
+        apply_registry_change(fleet)
+        wait_for(lambda: refused(fleet.device("sm-2")), 10, "retired device refused")
+        assert not refused(fleet.device("sm-1"))  # the others are untouched
+    finally:
+        store.close()
+
+
 def test_rotated_credentials_replace_the_old_ones(fleet):
     store = open_store(f"sqlite:///{fleet.tmp / 'telemetry.db'}")
     api = TestClient(build_api(fleet.meta, store))
