@@ -31,7 +31,7 @@ from analytics.water import (
     station_daily_weather,
 )
 from analytics.water.records import FieldAdvice, FieldDay, StationDay
-from devices.registry import Device, Farm, Site
+from devices.registry import Device, Farm, Site, live_device
 from storage.clock import cst_midnight_ms, cst_today
 from storage.telemetry import TelemetryStore
 
@@ -52,7 +52,7 @@ class FieldWaterRun:
 def _stations(session: Session) -> list[tuple[StationSpec, str]]:
     """(station, farm_id) of every live weather station."""
     rows = session.scalars(
-        select(Device).where(Device.type == "weather_station", Device.revoked_at.is_(None))
+        select(Device).where(Device.type == "weather_station", live_device())
         .options(selectinload(Device.site).selectinload(Site.farm))
     )
     out = []

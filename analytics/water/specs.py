@@ -189,7 +189,7 @@ class FieldSpec:
         attrs = site.attributes or {}
         zr_max = attrs.get("root_depth_max_m")
         p = attrs.get("p")
-        devices = [d for d in site.devices if d.revoked_at is None]
+        devices = [d for d in site.devices if d.revoked_at is None and d.retired_at is None]
         return cls(
             site_id=site.id,
             area_mu=float(site.area_mu),

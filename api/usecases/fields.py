@@ -21,7 +21,7 @@ from analytics.water.efficiency import WaterUseEfficiency
 from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from api.auth import Principal
 from api.usecases.scope import farm_clause, visible_device, visible_farm_ids, visible_site
-from devices.registry import Device, Farm, Site
+from devices.registry import Device, Farm, Site, live_device
 from storage.clock import cst_today
 from storage.errors import InvalidInput, NotFound
 from storage.telemetry import TelemetryStore
@@ -168,7 +168,7 @@ def coefficients(session: Session, store: TelemetryStore, principal: Principal,
     of the caller's farms."""
     first, last = day_range(start, end, 30)
     devices = session.scalars(select(Device).where(Device.type == "flow_meter",
-                                                   Device.revoked_at.is_(None))).all()
+                                                   live_device())).all()
     farms = visible_farm_ids(session, principal)
     if farms is not None:
         devices = [d for d in devices if d.site.farm_id in farms]

@@ -43,7 +43,7 @@ def county_overview(session: Session, store: TelemetryStore,
     """Live devices, online devices and unresolved alerts by severity, per visible county."""
     rows = {c.id: CountyRow(c.id, c.name_zh, c.name_en, c.plan_group)
             for c in visible_counties(session, principal)}
-    for d in device_statuses(session, store, principal):
+    for d in device_statuses(session, store, principal, retired=False):
         row = rows.get(d.county_id)
         if row is None or d.revoked:
             continue

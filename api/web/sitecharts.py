@@ -30,7 +30,7 @@ from api.web.charts import (
     windows,
 )
 from api.web.i18n import Translator
-from devices.registry import Device, Site
+from devices.registry import Device, Site, live_device
 from storage.clock import DAY_MS, cst_midnight_ms
 from storage.telemetry import Aggregation, TelemetryStore
 
@@ -87,7 +87,7 @@ def _station_for(session: Session, site: Site) -> str | None:
         return used
     return session.scalar(select(Device.id).join(Site, Device.site_id == Site.id)
                           .where(Site.farm_id == site.farm_id, Device.type == "weather_station",
-                                 Device.revoked_at.is_(None)).order_by(Device.id).limit(1))
+                                 live_device()).order_by(Device.id).limit(1))
 
 
 def field_view(session: Session, store: TelemetryStore, site: Site, w: Window,
