@@ -84,7 +84,8 @@ class StopSignals:
 @contextmanager
 def running(name: str) -> Iterator[tuple[StopSignals, ExitStack]]:
     """Run a long-running command ``name`` (e.g. "farmtel up"): its parts go on the
-    ``ExitStack`` and its body ends when ``StopSignals`` says so (``stop.wait()``).
+    ``ExitStack`` and its body ends when ``StopSignals`` says so (``stop.wait()``). Enter it
+    first, before the command's slow imports, so that a signal during start-up is not lost.
 
     After the body: "<name>: SIGTERM received, stopping", the stack unwinds, "<name>: stopped".
     An exception skips both lines and propagates (after the unwinding).

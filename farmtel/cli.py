@@ -116,12 +116,11 @@ def _scheduler(stack: ExitStack, settings: Settings, meta: Metadata, store: Tele
 def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     """Everything in one process tree: broker (embedded unless configured), ingest, API,
     scheduler, and optionally a simulated fleet."""
-    from analytics.alerts.prometheus import AlertCollector
-    from devices.broker.embedded import EmbeddedBroker
-    from farmtel.runtime import build_api, build_ingest, open_metadata, service_accounts
-    from ingest.prometheus import IngestCollector
-
     with running("farmtel up") as (stop, stack):
+        from analytics.alerts.prometheus import AlertCollector
+        from devices.broker.embedded import EmbeddedBroker
+        from farmtel.runtime import build_api, build_ingest, open_metadata, service_accounts
+        from ingest.prometheus import IngestCollector
         meta = open_metadata(settings)
         if settings.uses_embedded_broker:
             settings = _with_service_accounts(settings)
@@ -174,11 +173,10 @@ def _log_ingest_totals(metrics: dict[str, Any]) -> None:
 def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
     """One ingest worker (run N of them with FARMTEL_MQTT_SHARED_GROUP set to scale out),
     evaluating streaming alert rules on what it stores unless FARMTEL_INGEST_ALERTS=false."""
-    from analytics.alerts.prometheus import AlertCollector
-    from farmtel.runtime import build_ingest, open_metadata
-    from ingest.prometheus import IngestCollector
-
     with running("farmtel ingest") as (stop, stack):
+        from analytics.alerts.prometheus import AlertCollector
+        from farmtel.runtime import build_ingest, open_metadata
+        from ingest.prometheus import IngestCollector
         meta = open_metadata(settings, upgrade=False)
         store = _store(stack, settings)
         directory = _directory(meta)
@@ -196,11 +194,10 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> None:
 def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
     """Streaming alert rules as their own telemetry consumer (with FARMTEL_INGEST_ALERTS=false):
     the ingest worker with the alert engine as its sink."""
-    from analytics.alerts.prometheus import AlertCollector
-    from farmtel.runtime import build_alert_feed, open_metadata
-    from ingest.prometheus import IngestCollector
-
     with running("farmtel alerts") as (stop, stack):
+        from analytics.alerts.prometheus import AlertCollector
+        from farmtel.runtime import build_alert_feed, open_metadata
+        from ingest.prometheus import IngestCollector
         meta = open_metadata(settings, upgrade=False)
         store = _store(stack, settings)
         directory = _directory(meta)
@@ -212,9 +209,8 @@ def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> None:
 
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
     """The HTTP API alone."""
-    from farmtel.runtime import build_api, open_metadata
-
     with running("farmtel api") as (stop, stack):
+        from farmtel.runtime import build_api, open_metadata
         meta = open_metadata(settings, upgrade=False)
         _serve_api(build_api(meta, _store(stack, settings), metrics=settings.api_metrics),
                    settings, stop)
@@ -222,10 +218,9 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     """The analytics scheduler alone: field water, no-data and depletion alerts."""
-    from analytics.alerts.prometheus import AlertCollector
-    from farmtel.runtime import open_metadata
-
     with running("farmtel scheduler") as (stop, stack):
+        from analytics.alerts.prometheus import AlertCollector
+        from farmtel.runtime import open_metadata
         meta = open_metadata(settings, upgrade=False)
         store = _store(stack, settings)
         alerts = _alert_service(stack, settings, meta, store, _directory(meta))
