@@ -461,9 +461,11 @@ class PostgresServer(_Server):
             raise ServerError(f"psql {sql!r} failed: {done.stderr.decode().strip()}")
         return done.stdout.decode()
 
-    def create_database(self, name: str) -> str:
-        """``CREATE DATABASE`` (UTF-8, empty); returns its ``url``."""
-        self.psql(f'CREATE DATABASE "{name}"')
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """``CREATE DATABASE`` (UTF-8; empty, or a copy of the database ``template``, which
+        nobody may be connected to); returns its ``url``."""
+        copy = f' TEMPLATE "{template}"' if template is not None else ""
+        self.psql(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:

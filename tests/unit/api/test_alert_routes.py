@@ -25,8 +25,8 @@ def opened(rule: str, subject: str, farm: str, county: str, site: str) -> Transi
 
 
 @pytest.fixture
-def env(tmp_path):
-    settings = settings_for(tmp_path)
+def env(tmp_path, metadata_url):
+    settings = settings_for(tmp_path, database_url=metadata_url)
     meta = small_registry(settings, {"sm-1": "soil_moisture"})
     with meta.sessions() as s, s.begin():
         create_farm(s, Farm(id="farm-y", name="右玉农场", county_id="youyu"))

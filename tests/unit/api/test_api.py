@@ -18,8 +18,8 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
-def env(tmp_path):
-    settings = settings_for(tmp_path)
+def env(tmp_path, metadata_url):
+    settings = settings_for(tmp_path, database_url=metadata_url)
     meta = small_registry(settings, {"sm-1": "soil_moisture", "col-1": "livestock_collar"})
     with meta.sessions() as s, s.begin():
         agro = issue_token(s, name="agro", role=Role.AGRONOMIST,  # scoped: see tests/unit/api/test_roles.py

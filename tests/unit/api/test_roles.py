@@ -112,10 +112,10 @@ def _app_routes(app) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, metadata_url):
     """farm-a (Shuocheng, township 北旺庄) with field-1 and barn-1, farm-y in Youyu; tokens of
     every role: an agronomist scoped to farm-a, one to Youyu, one with an empty scope."""
-    settings = settings_for(tmp_path)
+    settings = settings_for(tmp_path, database_url=metadata_url)
     meta = small_registry(settings, {"sm-1": "soil_moisture", "col-1": "livestock_collar"})
     with meta.sessions() as s, s.begin():
         create_farm(s, Farm(id="farm-y", name="右玉合作社", county_id="youyu", township="新城镇"))

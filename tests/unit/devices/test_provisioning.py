@@ -35,8 +35,8 @@ from storage.metadata import make_engine, make_session_factory
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
-    engine = make_engine("sqlite:///:memory:")
+def session(metadata_url: str) -> Iterator[Session]:
+    engine = make_engine(metadata_url)
     upgrade_schema(engine)
     with make_session_factory(engine)() as s:
         seed_counties(s)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +30,8 @@ OPENED, CHANGED, RESOLVED = (TransitionKind.OPENED, TransitionKind.SEVERITY_CHAN
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Any]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+def sessions(metadata_url: str) -> Iterator[sessionmaker[Any]]:
+    engine = make_engine(metadata_url)
     upgrade_schema(engine)
     yield make_session_factory(engine)
     engine.dispose()

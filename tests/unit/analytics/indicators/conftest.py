@@ -8,7 +8,7 @@ from .handbuilt import open_handbuilt
 
 
 @pytest.fixture
-def env(tmp_path):
-    sessions, store = open_handbuilt(tmp_path)
+def env(tmp_path, metadata_url):
+    sessions, store = open_handbuilt(tmp_path, metadata_url)
     yield sessions, store
     store.close()

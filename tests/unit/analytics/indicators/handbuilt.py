@@ -141,9 +141,11 @@ def readings(devices: Iterable[str] | None = None) -> list[Reading]:
     return out
 
 
-def open_handbuilt(tmp_path: Path) -> tuple[sessionmaker[Any], SqliteTelemetryStore]:
-    """Metadata DB with the registry and a SQLite store with the readings."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+def open_handbuilt(tmp_path: Path, metadata_url: str,
+                   ) -> tuple[sessionmaker[Any], SqliteTelemetryStore]:
+    """The metadata DB at ``metadata_url`` with the registry, and a SQLite store (in
+    ``tmp_path``) with the readings."""
+    engine = make_engine(metadata_url)
     import analytics.indicators.snapshots  # noqa: F401  (registers the indicator tables)
 
     upgrade_schema(engine)
