@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from paho.mqtt.client import MQTTv5, MQTTv311
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from analytics.alerts import AlertEngine, default_rules
@@ -82,9 +83,15 @@ def open_metadata(settings: Settings, *, upgrade: bool = True) -> Metadata:
         engine.dispose()
         raise
     sessions = make_session_factory(engine)
-    with sessions() as session, session.begin():
-        seed_counties(session)
-        token = ensure_admin_token(session, settings.admin_token)
+    for attempt in (1, 2):  # services started together race to seed: the loser finds the rows
+        try:
+            with sessions() as session, session.begin():
+                seed_counties(session)
+                token = ensure_admin_token(session, settings.admin_token)
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
     if token is not None:
         print(f"farmtel: generated admin token (shown once, keep it): {token}", flush=True)
     return Metadata(engine, sessions)
