@@ -84,6 +84,12 @@ def dead_letter(rejections: Iterable[Rejection], payload: bytes, counts: Counter
         out.append(PendingDeadLetter(rej, payload, at))
 
 
+def _text(value: str, limit: int) -> str:
+    """Untrusted text for a column: NUL (legal in JSON strings, refused by PostgreSQL) written
+    as ``\\x00``, cut to ``limit`` characters."""
+    return value.replace("\x00", "\\x00")[:limit]
+
+
 class DeadLetterStore:
     """Writes dead letters in batches and keeps only the newest ``keep``, none older than
     ``max_age_s`` [s] (``None``: no age limit).
@@ -109,10 +115,10 @@ class DeadLetterStore:
                 DeadLetter(
                     received_at=p.received_at,
                     reason=p.rejection.reason.value,
-                    detail=p.rejection.detail[:512],
-                    topic=p.rejection.topic[:256],
-                    device_id=(p.rejection.device_id or None) and p.rejection.device_id[:128],
-                    quantity=p.rejection.quantity and p.rejection.quantity[:64],
+                    detail=_text(p.rejection.detail, 512),
+                    topic=_text(p.rejection.topic, 256),
+                    device_id=(p.rejection.device_id or None) and _text(p.rejection.device_id, 128),
+                    quantity=p.rejection.quantity and _text(p.rejection.quantity, 64),
                     payload=p.payload[: self._payload_bytes],
                 )
                 for p in pending

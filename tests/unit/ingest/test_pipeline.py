@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 import pytest
 from sqlalchemy import select
 
 from devices.contract import record
 from farmtel.migrate import upgrade_schema
-from ingest.deadletters import DeadLetter, DeadLetterStore
+from ingest.deadletters import DeadLetter, DeadLetterStore, PendingDeadLetter
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
+from ingest.rejections import Reason, Rejection
 from ingest.spool import Spool
 from ingest.store_sink import SpooledStoreSink
 from storage.metadata import make_engine, make_session_factory
@@ -29,8 +32,8 @@ class Clock:
 
 
 @pytest.fixture
-def sessions(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+def sessions(metadata_url):
+    engine = make_engine(metadata_url)
     upgrade_schema(engine)
     return make_session_factory(engine)
 
@@ -169,3 +172,15 @@ def test_listener_sees_each_durable_batch_once(tmp_path, decoder, sessions):
     pipe.flush(sink)  # spooled is durable too
     assert [len(b) for b in seen] == [2, 2]
     assert {r.seq for r in seen[1]} == {2}
+
+
+def test_dead_letters_keep_text_postgresql_refuses(sessions):
+    """NUL is legal in a JSON string (a gateway record's device_id) but not in PostgreSQL text."""
+    claimed = "sm\x00-9"
+    DeadLetterStore(sessions).write([PendingDeadLetter(
+        Rejection(Reason.UNKNOWN_DEVICE, f"{claimed} is not registered", TOPIC, claimed),
+        b'{"records": []}', datetime.now(UTC))])
+    with sessions() as s:
+        row = s.scalars(select(DeadLetter)).one()
+    assert row.device_id == "sm\\x00-9"
+    assert row.detail == "sm\\x00-9 is not registered"
