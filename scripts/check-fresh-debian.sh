@@ -227,17 +227,18 @@ done
 
 SECONDS=0
 test_status=0
-in_chroot make -C /root/farmtel test >"$LOG_DIR/make-test.log" 2>&1 || test_status=$?
+# In the background and waited for, so that a signal to this script is handled at once.
+in_chroot make -C /root/farmtel test >"$LOG_DIR/make-test.log" 2>&1 &
+wait $! || test_status=$?
 note "make test: exit $test_status in ${SECONDS} s; $(grep -E '^(=+ )?[0-9]+ (passed|failed)|^=+ .*(passed|failed|error).* =+$' "$LOG_DIR/make-test.log" | tail -n 1)"
 
 free_port() {
     in_chroot python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-farmtel_child_of() {  # the `farmtel up` process make started
+farmtel_up_pid() {  # the `farmtel up` process `make run` started in the chroot
     local p
-    for p in /proc/[0-9]*; do
-        awk -v parent="$1" '$4 == parent { found = 1 } END { exit !found }' "$p/stat" 2>/dev/null \
-            && tr '\0' ' ' <"$p/cmdline" | grep -q 'bin/farmtel up' && echo "${p#/proc/}"
+    for p in $(pids_in_chroot); do
+        { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q 'bin/farmtel up' && echo "$p"
     done
     return 0
 }
@@ -248,7 +249,7 @@ mqtt_port=$(free_port)
 token=ft_check_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 in_chroot FARMTEL_API_PORT="$api_port" FARMTEL_MQTT_PORT="$mqtt_port" FARMTEL_ADMIN_TOKEN="$token" \
     make -C /root/farmtel run >"$LOG_DIR/make-run.log" 2>&1 &
-make_pid=$!
+make_pid=$!  # a subshell running chroot -> env -> make; `wait` gives make's exit status
 # The demo answers /health, then reports every simulated device online (make installs the
 # venv first if `make test` did not).
 in_chroot python3 - "$api_port" "$token" >"$LOG_DIR/make-run-check.log" 2>&1 <<'PY' || run_status=$?
@@ -288,13 +289,13 @@ while time.monotonic() < healthy + 180:
 sys.exit(f"only {online}/{total} devices online 180 s after /health")
 PY
 note "make run: $(tail -n 1 "$LOG_DIR/make-run-check.log")"
-farmtel_pid=$(farmtel_child_of "$make_pid" | head -n 1)
+farmtel_pid=$(farmtel_up_pid | head -n 1)
 if [ -n "$farmtel_pid" ]; then
     kill -TERM "$farmtel_pid"
 else
     note "make run: no \`farmtel up\` process (see make-run.log)"
     run_status=1
-    kill -TERM "$make_pid" 2>/dev/null || true
+    kill -TERM $(pids_in_chroot) 2>/dev/null || true
 fi
 stop_status=0
 for _ in $(seq 60); do
