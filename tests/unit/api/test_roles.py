@@ -48,6 +48,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("GET", "/api/v1/devices/{device_id}/latest"): STAFF,
     ("POST", "/api/v1/devices/{device_id}/rotate-credentials"): ADMIN_ONLY,
     ("POST", "/api/v1/devices/{device_id}/revoke"): ADMIN_ONLY,
+    ("POST", "/api/v1/registry/import"): STAFF,  # agronomists: sites, devices of their farms
     ("PATCH", "/api/v1/farms/{farm_id}"): ADMIN_ONLY,
     ("POST", "/api/v1/farms/{farm_id}/retire"): ADMIN_ONLY,
     ("PATCH", "/api/v1/sites/{site_id}"): STAFF,
@@ -56,7 +57,6 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("POST", "/api/v1/devices/{device_id}/move"): STAFF,
     ("POST", "/api/v1/devices/{device_id}/retire"): STAFF,
     ("GET", "/api/v1/devices/{device_id}/placements"): STAFF,
-    ("POST", "/api/v1/registry/import"): STAFF,  # agronomists: sites, devices of their farms
     ("GET", "/api/v1/telemetry"): STAFF,
     ("GET", "/api/v1/telemetry/latest"): STAFF,
     ("GET", "/api/v1/ingest/stats"): ADMIN_ONLY,
