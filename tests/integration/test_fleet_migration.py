@@ -14,7 +14,7 @@ from devices.registry import Device, DevicePlacement, Farm, Site
 from farmtel.migrate import upgrade_schema
 from storage.clock import to_ms
 from storage.metadata import make_engine, make_session_factory
-from tests.integration.test_migrations import create_released_database, insert_released_data
+from tests.integration._released import create_released_database, insert_released_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
