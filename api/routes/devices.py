@@ -24,9 +24,9 @@ def list_devices(principal: FieldStaff, session: DbSession, services: Services,
 def create_device(body: DeviceIn, _: Admin, session: DbSession,
                   services: Services) -> uc.DeviceCredentials:
     """Provision a device; its MQTT password is in this response and nowhere else."""
-    return uc.provision(session, services, uc.NewDevice(
-        device_id=body.device_id, type=body.type, site_id=body.site_id,
-        gateway_id=body.gateway_id, attributes=body.attributes))
+    return uc.provision(
+        session, services, device_id=body.device_id, device_type=body.type,
+        site_id=body.site_id, gateway_id=body.gateway_id, attributes=body.attributes)
 
 
 @router.get("/{device_id}", response_model=uc.DeviceStatus)

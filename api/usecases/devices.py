@@ -64,17 +64,6 @@ class LatestValue:
 
 
 @dataclass(frozen=True, slots=True)
-class NewDevice:
-    """What provisioning a device takes."""
-
-    device_id: str
-    type: str
-    site_id: str
-    gateway_id: str | None = None
-    attributes: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class DeviceCredentials:
     """MQTT credentials, shown once (only a hash of the password is stored), and where the
     device publishes."""
@@ -164,12 +153,13 @@ def _credentials(session: Session, issued: IssuedCredentials) -> DeviceCredentia
                              telemetry_topic=telemetry_topic(farm_id, issued.device_id))
 
 
-def provision(session: Session, services: ApiServices, new: NewDevice) -> DeviceCredentials:
+def provision(session: Session, services: ApiServices, *, device_id: str, device_type: str,
+              site_id: str, gateway_id: str | None = None,
+              attributes: dict[str, Any] | None = None) -> DeviceCredentials:
     """Register a device and issue its MQTT credentials (``InvalidInput`` for a bad id, type,
     site or gateway, ``Conflict`` if it exists)."""
-    issued = provision_device(session, device_id=new.device_id, device_type=new.type,
-                              site_id=new.site_id, attributes=new.attributes,
-                              gateway_id=new.gateway_id)
+    issued = provision_device(session, device_id=device_id, device_type=device_type,
+                              site_id=site_id, attributes=attributes, gateway_id=gateway_id)
     session.commit()
     services.on_registry_change()
     return _credentials(session, issued)

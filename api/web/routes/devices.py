@@ -97,9 +97,9 @@ def provision(request: Request, principal: Admin, session: DbSession, services: 
         body = DeviceIn(device_id=kept["device_id"].strip(), type=kept["type"],
                         site_id=kept["site_id"], gateway_id=kept["gateway_id"] or None,
                         attributes=attributes)
-        issued = uc.provision(session, services, uc.NewDevice(
-            device_id=body.device_id, type=body.type, site_id=body.site_id,
-            gateway_id=body.gateway_id, attributes=body.attributes))
+        issued = uc.provision(
+            session, services, device_id=body.device_id, device_type=body.type,
+            site_id=body.site_id, gateway_id=body.gateway_id, attributes=body.attributes)
     except ValidationError as exc:
         msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return render(request, "device_new.html", _form_context(session, principal, kept, msg),
