@@ -175,6 +175,22 @@ def test_inbox_filters(client, stack):
     assert "demo-shuocheng" not in html
 
 
+@pytest.mark.parametrize(("path", "names"), [
+    ("/web/alerts?severity=warning", ["county", "farm", "site", "severity", "state"]),
+    ("/web/devices?retired=", ["county", "site", "type", "state", "retired"]),
+    ("/web/sites", ["county", "farm", "kind", "retired"]),
+])
+def test_list_pages_offer_their_filters_and_keep_the_choice(client, stack, path, names):
+    sign_in(client, stack.tokens["admin"])
+    html = client.get(path).text
+    form = re.search(r'<form class="filters".*?</form>', html, re.S)
+    assert form is not None
+    assert re.findall(r'<select id="f-(\w+)"', form.group(0)) == names
+    assert f'<a href="{path.split("?")[0]}">' in form.group(0)  # reset drops every filter
+    if "severity=warning" in path:
+        assert re.search(r'<option value="warning" selected>', form.group(0))
+
+
 @pytest.mark.parametrize("kind", ["field", "greenhouse", "barn", "water_source"])
 def test_site_pages_chart_at_most_500_points(client, stack, kind):
     sign_in(client, stack.tokens["admin"])
