@@ -9,7 +9,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.usecases.devices import LatestValue
-from devices.provisioning import REGISTRY_ID_PATTERN, SITE_LIMITS
+from devices.provisioning import DEVICE_ID_PATTERN, REGISTRY_ID_PATTERN, SITE_LIMITS
+
+REGISTRY_ID = f"^{REGISTRY_ID_PATTERN.pattern}$"
+"""Farm and site ids as a pydantic ``pattern`` (anchored: pydantic searches)."""
+DEVICE_ID = f"^{DEVICE_ID_PATTERN.pattern}$"
+"""Device and gateway ids as a pydantic ``pattern``."""
 
 
 class CountyOut(BaseModel):
@@ -20,7 +25,7 @@ class CountyOut(BaseModel):
 
 
 class FarmIn(BaseModel):
-    id: str = Field(pattern=REGISTRY_ID_PATTERN.pattern)
+    id: str = Field(pattern=REGISTRY_ID)
     name: str = Field(min_length=1, max_length=128)
     county_id: str = Field(max_length=32)
     township: str | None = Field(default=None, max_length=64)
@@ -33,7 +38,7 @@ class FarmOut(FarmIn):
 class SiteIn(BaseModel):
     """A new site; the ranges are ``devices.provisioning.SITE_LIMITS`` (checked there too)."""
 
-    id: str = Field(pattern=REGISTRY_ID_PATTERN.pattern)
+    id: str = Field(pattern=REGISTRY_ID)
     farm_id: str = Field(max_length=64)
     kind: str = Field(pattern=r"^(field|greenhouse|barn|water_source)$")
     name: str = Field(min_length=1, max_length=128)
@@ -62,10 +67,10 @@ class SiteOut(SiteIn):
 
 
 class DeviceIn(BaseModel):
-    device_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+    device_id: str = Field(pattern=DEVICE_ID)
     type: str = Field(max_length=32)
-    site_id: str = Field(max_length=64)
-    gateway_id: str | None = Field(default=None, max_length=128)
+    site_id: str = Field(pattern=REGISTRY_ID)
+    gateway_id: str | None = Field(default=None, pattern=DEVICE_ID)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 

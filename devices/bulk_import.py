@@ -119,6 +119,11 @@ REASONS: Final[Mapping[str, tuple[str, str]]] = {
     "unknown_device_type": ("未知设备类型“{value}”", "unknown device type '{value}'"),
     "not_a_gateway": ("“{value}”不是已登记的网关，也不是文件中前面的网关",
                       "'{value}' is not a registered gateway nor one on an earlier row"),
+    "gateway_other_farm": ("网关“{value}”属于另一个农场，设备只能通过本农场的网关上报",
+                           "gateway '{value}' is on another farm; a device reports only through "
+                           "a gateway of its own farm"),
+    "gateway_behind_gateway": ("网关不能挂在另一个网关“{value}”后面",
+                               "a gateway cannot report through another gateway ('{value}')"),
     "gateway_later": ("网关“{value}”在后面的第 {detail} 行才出现，请把网关放在前面",
                       "gateway '{value}' comes on a later row ({detail}); put gateways first"),
     "parent_row_bad": ("所依赖的“{value}”（第 {detail} 行）有错误",
@@ -140,6 +145,8 @@ _CODE_OF: Final[Mapping[type[p.ProvisioningError], tuple[str, str]]] = {
     p.UnknownDeviceType: ("unknown_device_type", "type"),
     p.DeviceExists: ("device_exists", "device_id"),
     p.NotAGateway: ("not_a_gateway", "gateway_id"),
+    p.GatewayOfAnotherFarm: ("gateway_other_farm", "gateway_id"),
+    p.GatewayBehindGateway: ("gateway_behind_gateway", "gateway_id"),
 }
 _FIELD_CODES: Final = {"id": "invalid_id", "kind": "unknown_kind", "name": "bad_text",
                        "township": "bad_text", "crop": "bad_text", "species": "bad_text"}

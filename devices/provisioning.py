@@ -9,7 +9,6 @@ Every refusal is its own error class, a kind of ``storage.errors`` (``InvalidInp
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -31,8 +30,11 @@ from devices.registry import (
     utcnow,
 )
 from storage.errors import Conflict, InvalidInput, NotFound
+from storage.naming import ID_PATTERN, id_pattern
 
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+DEVICE_ID_PATTERN = ID_PATTERN
+"""Device ids (full match): ``storage.naming.ID_CHARS``, the alphabet Mosquitto's files and the
+topic scheme accept, at most 128 characters."""
 
 
 class ProvisioningError(ValueError):
@@ -52,7 +54,17 @@ class UnknownSite(ProvisioningError, InvalidInput):
 
 
 class NotAGateway(ProvisioningError, InvalidInput):
-    """The gateway named for a new device is not a registered gateway."""
+    """The gateway named for a new device is not a registered gateway in service (a device of
+    another type, a revoked or retired gateway)."""
+
+
+class GatewayBehindGateway(NotAGateway):
+    """A gateway was to report through another gateway (gateways publish their own topic)."""
+
+
+class GatewayOfAnotherFarm(ProvisioningError, InvalidInput):
+    """The gateway named for a new device sits on another farm than the device's site (its
+    topic, ``farmtel/<farm>/<gateway>/gateway``, names the gateway's farm)."""
 
 
 class DeviceExists(ProvisioningError, Conflict):
@@ -99,8 +111,8 @@ class SiteRetired(ProvisioningError, Conflict):
     """The site is retired: no device goes on it."""
 
 
-REGISTRY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-"""Farm and site ids."""
+REGISTRY_ID_PATTERN = id_pattern(64)
+"""Farm and site ids (full match): ``storage.naming.ID_CHARS``, at most 64 characters."""
 
 SITE_LIMITS: Mapping[str, tuple[float, float]] = MappingProxyType({
     "area_mu": (0.0, 1e7),  # [亩]
@@ -216,6 +228,24 @@ class IssuedCredentials:
     mqtt_password: str
 
 
+def _check_gateway(session: Session, gateway_id: str, device_type: str, site: Site) -> None:
+    """``gateway_id`` may forward the records of a new ``device_type`` device on ``site``: a
+    gateway in service on the same farm, and the new device is no gateway itself."""
+    if device_type == "gateway":
+        raise GatewayBehindGateway("a gateway cannot report through another gateway")
+    gateway = session.get(Device, gateway_id)
+    if gateway is None or gateway.type != "gateway":
+        raise NotAGateway(f"{gateway_id!r} is not a registered gateway")
+    if gateway.revoked_at is not None or gateway.retired_at is not None:
+        raise NotAGateway(f"gateway {gateway_id!r} is revoked or retired")
+    gateway_site = session.get(Site, gateway.site_id)
+    gateway_farm = gateway_site.farm_id if gateway_site is not None else None
+    if gateway_farm != site.farm_id:
+        raise GatewayOfAnotherFarm(f"gateway {gateway_id!r} is on another farm "
+                                   f"({gateway_farm!r}) than site {site.id!r} "
+                                   f"({site.farm_id!r})")
+
+
 def provision_device(
     session: Session,
     *,
@@ -227,9 +257,13 @@ def provision_device(
     bump: bool = True,
 ) -> IssuedCredentials:
     """Register a device on ``site_id`` from now and issue its MQTT credentials (caller
-    commits)."""
+    commits). Refused: ``InvalidDeviceId`` (outside ``storage.naming.ID_CHARS``: Mosquitto could
+    never accept it), ``UnknownDeviceType``, ``UnknownSite``, ``SiteRetired``, ``DeviceExists``,
+    ``NotAGateway`` (``gateway_id`` not a gateway in service, or a gateway behind a gateway),
+    ``GatewayOfAnotherFarm``."""
     if not DEVICE_ID_PATTERN.fullmatch(device_id):
-        raise InvalidDeviceId(f"invalid device_id {device_id!r}")
+        raise InvalidDeviceId(f"invalid device_id {device_id!r}: letters, digits and . _ - "
+                              "only, starting with a letter or digit, at most 128 characters")
     if device_type not in DEVICE_TYPES:
         raise UnknownDeviceType(f"unknown device type {device_type!r}")
     site = session.get(Site, site_id)
@@ -240,9 +274,7 @@ def provision_device(
     if session.get(Device, device_id) is not None:
         raise DeviceExists(f"device {device_id!r} exists")
     if gateway_id is not None:
-        gateway = session.get(Device, gateway_id)
-        if gateway is None or gateway.type != "gateway":
-            raise NotAGateway(f"{gateway_id!r} is not a registered gateway")
+        _check_gateway(session, gateway_id, device_type, site)
     password = new_secret()
     now = utcnow()
     session.add(

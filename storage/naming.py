@@ -15,6 +15,8 @@ from storage.errors import InvalidInput
 from storage.telemetry import StoreRejected
 
 __all__ = [
+    "ID_CHARS",
+    "ID_MAX_LENGTH",
     "ID_PATTERN",
     "QUANTITY_PATTERN",
     "RESERVED_QUANTITIES",
@@ -22,13 +24,29 @@ __all__ = [
     "check_id",
     "check_quantity",
     "check_tag_value",
+    "id_pattern",
     "storable_quantity",
 ]
 
 QUANTITY_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 """A quantity name (full match): lower-case snake case, at most 64 characters."""
-ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
-"""A device or site id (full match): ASCII letters, digits and ``_ . : -``, at most 128."""
+ID_CHARS: Final = "A-Za-z0-9_.-"
+"""The one alphabet of farm, site, device and gateway ids (a regex character-class body):
+ASCII letters, digits and ``_ . -``. It is what every place an id goes accepts as is: an MQTT
+topic level (no ``/ + #``), a user name in Mosquitto's password and ACL files (no ``:``, no
+white space), SQL and InfluxQL literals and line-protocol tags (no quotes, no backslash)."""
+ID_MAX_LENGTH: Final = 128
+"""The longest device id (the ``devices.id`` column); farm and site ids have 64."""
+
+
+def id_pattern(max_length: int = ID_MAX_LENGTH) -> re.Pattern[str]:
+    """Ids of ``ID_CHARS`` starting with a letter or digit, at most ``max_length`` long (use
+    ``fullmatch``)."""
+    return re.compile(rf"[A-Za-z0-9][{ID_CHARS}]{{0,{max_length - 1}}}")
+
+
+ID_PATTERN: Final = id_pattern()
+"""A device or site id (full match): ``ID_CHARS``, at most ``ID_MAX_LENGTH``."""
 RESERVED_QUANTITIES: Final = frozenset({"seq", "quality", "time"})
 """Names a quantity may not take: a reading's own fields, and InfluxQL's ``time`` column."""
 

@@ -241,10 +241,10 @@ def test_range_statements() -> None:
         'AND time < 2000ms GROUP BY "device_id" ORDER BY time ASC LIMIT 10'
     )
     agg = range_statement(
-        RangeQuery("rh_pct", 0, 3_600_000, site_id="gh:1", every_s=900, agg=Aggregation.MEAN)
+        RangeQuery("rh_pct", 0, 3_600_000, site_id="gh-1", every_s=900, agg=Aggregation.MEAN)
     )
     assert agg == (
-        'SELECT mean("rh_pct") FROM "telemetry" WHERE "site_id" = \'gh:1\' AND time >= 0ms '
+        'SELECT mean("rh_pct") FROM "telemetry" WHERE "site_id" = \'gh-1\' AND time >= 0ms '
         'AND time < 3600000ms GROUP BY time(900s), "device_id" fill(none) LIMIT 100000'
     )
 
