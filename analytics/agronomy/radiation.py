@@ -130,18 +130,24 @@ def solar_hour_angle_rad(
     FAO-56 gives Lz, Lm in degrees WEST of Greenwich; here longitudes are degrees EAST, so
     Lz − Lm (west) = ``lon_deg`` − ``tz_lon_deg`` (east) and 0.06667 is taken as exactly 1/15 h/°.
 
+    ω is wrapped into [−π, π) (as refet's ``solar_hour_angle`` does, ASCE-EWRI 2005 Eq. 55):
+    a clock far from the site's meridian (e.g. UTC at 112° E) otherwise gives |ω| > π for
+    hours that are daytime at the site, which Eq. 28's clipping to [−ωs, ωs] turns into
+    night.
+
     :param lon_deg: site longitude [decimal degrees EAST, west negative].
     :param tz_lon_deg: longitude of the centre of the local time zone [degrees EAST]
         (e.g. 120 for China Standard Time, UTC+8; = 15 × UTC offset in hours).
     :param day_of_year: day of the year J [1..365/366].
     :param hour_mid: standard clock time at the midpoint of the period t [h], e.g. 14.5.
-    :returns: solar time angle ω [rad] (0 at solar noon, negative in the morning).
+    :returns: solar time angle ω [rad] in [−π, π) (0 at solar noon, negative in the morning).
     """
     j = as_float(day_of_year)
     b = 2.0 * np.pi * (j - 81.0) / 364.0
     sc = 0.1645 * np.sin(2.0 * b) - 0.1255 * np.cos(b) - 0.025 * np.sin(b)
     lon_correction_h = (as_float(lon_deg) - as_float(tz_lon_deg)) / 15.0
-    return finish(as_float(np.pi / 12.0 * ((as_float(hour_mid) + lon_correction_h + sc) - 12.0)))
+    omega = np.pi / 12.0 * ((as_float(hour_mid) + lon_correction_h + sc) - 12.0)
+    return finish(as_float(np.mod(omega + np.pi, 2.0 * np.pi) - np.pi))
 
 
 def extraterrestrial_radiation_mj_m2_h(

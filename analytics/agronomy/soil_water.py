@@ -75,19 +75,21 @@ def water_stress_coefficient(
     """Transpiration reduction (water stress) coefficient Ks.
 
     Ks = (TAW − Dr) / (TAW − RAW) = (TAW − Dr) / ((1 − p) TAW) when Dr > RAW, else 1 —
-    FAO-56 Eq. 84 (Allen et al., 1998). Result bounded to [0, 1].
+    FAO-56 Eq. 84 (Allen et al., 1998). Result bounded to [0, 1]. A missing (NaN) Dr, TAW or
+    RAW gives a missing Ks (NaN), never Ks = 0: an unknown state is not full stress.
 
     :param dr_mm: root-zone depletion Dr [mm].
     :param taw_mm: total available water TAW [mm].
     :param raw_mm: readily available water RAW [mm].
-    :returns: Ks [-].
+    :returns: Ks [-], NaN where an input is NaN.
     """
     dr = as_float(dr_mm)
     taw = as_float(taw_mm)
     raw = as_float(raw_mm)
     with np.errstate(divide="ignore", invalid="ignore"):
         ks = np.where(dr <= raw, 1.0, (taw - dr) / (taw - raw))
-    return finish(as_float(np.clip(np.nan_to_num(ks, nan=0.0), 0.0, 1.0)))
+    missing = np.isnan(dr) | np.isnan(taw) | np.isnan(raw)
+    return finish(as_float(np.where(missing, np.nan, np.clip(ks, 0.0, 1.0))))
 
 
 class DepletionStep(NamedTuple):
@@ -165,6 +167,12 @@ def water_balance(
     then :func:`root_zone_depletion_mm` (Eqs. 85 and 88). Inputs broadcast together; time is
     axis 0 and any trailing axes (fields, sensors) are computed in parallel.
 
+    A day whose ET0, Kc, TAW or RAW is missing (NaN) has missing outputs (Dr, DP, Ks,
+    ETc,adj all NaN): its crop ET is unknown. The balance carries on from that day with its
+    rain and irrigation applied and its ET taken as 0 (P, I and CR NaN → 0), so one missing
+    day never turns the later days into NaN or into full stress; the carried Dr is then
+    low by the missing day's ET.
+
     :param et0_mm: daily reference evapotranspiration ET0 [mm].
     :param kc: crop coefficient Kc [-] (e.g. from :func:`crop_coefficient`).
     :param precip_mm: daily precipitation P [mm].
@@ -201,6 +209,7 @@ def water_balance(
     dr_prev = np.broadcast_to(as_float(initial_depletion_mm), et0.shape[1:]).astype(np.float64)
 
     for i in range(n_days):
+        missing = np.isnan(et0[i]) | np.isnan(kc_a[i]) | np.isnan(taw[i]) | np.isnan(raw[i])
         if apply_water_stress:
             ks = as_float(water_stress_coefficient(dr_mm=dr_prev, taw_mm=taw[i], raw_mm=raw[i]))
         else:
@@ -208,17 +217,17 @@ def water_balance(
         etc = ks * kc_a[i] * et0[i]
         step = root_zone_depletion_mm(
             dr_prev_mm=dr_prev,
-            precip_mm=precip[i],
-            etc_mm=etc,
-            taw_mm=taw[i],
-            runoff_mm=runoff[i],
-            irrigation_mm=irrigation[i],
-            capillary_rise_mm=cr[i],
+            precip_mm=np.nan_to_num(precip[i]),
+            etc_mm=np.where(missing, 0.0, etc),
+            taw_mm=np.where(np.isnan(taw[i]), np.inf, taw[i]),
+            runoff_mm=np.nan_to_num(runoff[i]),
+            irrigation_mm=np.nan_to_num(irrigation[i]),
+            capillary_rise_mm=np.nan_to_num(cr[i]),
         )
         dr_prev = as_float(step.depletion_mm)
-        depletion[i] = dr_prev
-        percolation[i] = step.deep_percolation_mm
-        ks_out[i] = ks
-        etc_out[i] = etc
+        depletion[i] = np.where(missing, np.nan, dr_prev)
+        percolation[i] = np.where(missing, np.nan, step.deep_percolation_mm)
+        ks_out[i] = np.where(missing, np.nan, ks)
+        etc_out[i] = np.where(missing, np.nan, etc)
 
     return WaterBalance(depletion, percolation, ks_out, etc_out)

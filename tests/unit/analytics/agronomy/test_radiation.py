@@ -146,3 +146,49 @@ def test_radiation_vectorised():
     assert out.shape == (2, 3)
     days = np.arange(1, 366)
     assert extraterrestrial_radiation_mj_m2_day(lat_deg=38.0, day_of_year=days).shape == (365,)
+
+
+# refet 0.5.0 ``refet.calcs.ra_hourly(lat_rad, lon_rad, doy, utc_time_mid, method="asce")``
+# (ASCE-EWRI 2005 Eqs. 48-57, which wrap ω into [-π, π)), read once on 2026-12-08 with
+# refet installed in the venv: (lat, lon E, tz lon E, J, clock hour mid, Ra [MJ m-2 h-1]).
+REFET_RA_HOURLY = (
+    (38.0, 112.0, 0.0, 171, 23.5, 2.0062),  # UTC clock, 07:28 local solar time: was 0.0
+    (38.0, 112.0, 120.0, 171, 7.5, 2.0062),  # the same instant on the CST clock
+    (38.0, 112.0, 0.0, 171, 0.5, 2.8389),
+    (38.0, 112.0, 120.0, 171, 14.5, 4.1624),
+    (40.0, -105.0, 0.0, 200, 20.5, 4.2629),
+    (-20.0, 30.0, 0.0, 246, 22.5, 0.0),  # night
+)
+
+
+@pytest.mark.parametrize(("lat", "lon", "tz", "doy", "hour", "expected"), REFET_RA_HOURLY)
+def test_hourly_ra_matches_refet_on_any_clock(lat, lon, tz, doy, hour, expected):
+    ra = extraterrestrial_radiation_mj_m2_h(lat_deg=lat, lon_deg=lon, tz_lon_deg=tz,
+                                            day_of_year=doy, hour_mid=hour)
+    assert ra == pytest.approx(expected, abs=5e-4)
+
+
+def test_hour_angle_wraps_into_minus_pi_pi_hand_worked():
+    # FAO-56 Eqs. 31-33, J = 171: b = 2π(171 − 81)/364 = 1.553535; Sc = 0.1645 sin 2b −
+    # 0.1255 cos b − 0.025 sin b = 0.005678 − 0.002166 − 0.024996 = −0.021485 h (Eq. 32).
+    # UTC 23.5 h at 112° E (Lz = 0°): ω = π/12 (23.5 + 112/15 − 0.021485 − 12) = π/12 ·
+    # 18.945182 = 4.959837 rad > π, i.e. 4.959837 − 2π = −1.323348 rad (07:28 solar time).
+    from analytics.agronomy import solar_hour_angle_rad
+
+    w = solar_hour_angle_rad(lon_deg=112, tz_lon_deg=0, day_of_year=171, hour_mid=23.5)
+    assert w == pytest.approx(-1.323348, abs=1e-5)
+    cst = solar_hour_angle_rad(lon_deg=112, tz_lon_deg=120, day_of_year=171, hour_mid=7.5)
+    assert w == pytest.approx(cst, abs=1e-9)
+    # Eq. 28 with ω1,2 = ω ∓ π/24, φ = 38°, δ = 0.409 sin(2π·171/365 − 1.39) = 0.409339,
+    # dr = 1 + 0.033 cos(2π·171/365) = 0.967497:
+    # Ra = 12·60/π · 0.0820 · dr · [(π/12) sin φ sin δ + cos φ cos δ (sin ω2 − sin ω1)]
+    phi, delta, dr = np.deg2rad(38.0), 0.409 * np.sin(2 * np.pi * 171 / 365 - 1.39), \
+        1 + 0.033 * np.cos(2 * np.pi * 171 / 365)
+    w1, w2 = w - np.pi / 24, w + np.pi / 24
+    hand = 12 * 60 / np.pi * 0.0820 * dr * (
+        (w2 - w1) * np.sin(phi) * np.sin(delta)
+        + np.cos(phi) * np.cos(delta) * (np.sin(w2) - np.sin(w1)))
+    assert hand == pytest.approx(2.006, abs=5e-4)
+    ra = extraterrestrial_radiation_mj_m2_h(lat_deg=38, lon_deg=112, tz_lon_deg=0,
+                                            day_of_year=171, hour_mid=23.5)
+    assert ra == pytest.approx(hand, abs=1e-9)

@@ -154,3 +154,28 @@ def test_effective_rainfall_fao_aglw():
     assert peff == pytest.approx([0.0, 20.0, 32.0, 56.0], abs=1e-12)
     with pytest.raises(ValueError):
         effective_rainfall_mm(precip_month_mm=10.0, method="nope")  # type: ignore[arg-type]
+
+
+def test_missing_state_gives_missing_ks_not_full_stress():
+    # FAO-56 Eq. 84 needs Dr, TAW and RAW; a NaN in any of them is unknown, not Ks = 0.
+    ks = water_stress_coefficient(dr_mm=np.array([np.nan, 50.0, 50.0, 50.0]),
+                                  taw_mm=np.array([100.0, np.nan, 100.0, 100.0]),
+                                  raw_mm=np.array([50.0, 50.0, np.nan, 40.0]))
+    assert np.isnan(ks[:3]).all()
+    # Dr 50 > RAW 40: Ks = (100 − 50) / (100 − 40) = 0.833333
+    assert ks[3] == pytest.approx(0.833333, abs=1e-5)
+
+
+def test_one_missing_et0_does_not_zero_later_days():
+    # TAW 100, RAW 50, Kc 1, Dr,0 = 60 (> RAW -> Ks = (100 − 60)/50 = 0.8). Day 1: ETc,adj =
+    # 0.8·5 = 4 -> Dr 64. Day 2: ET0 missing -> outputs NaN; the carried Dr stays 64 (ET 0).
+    # Day 3: Ks = (100 − 64)/50 = 0.72, ETc,adj = 3.6 -> Dr 67.6. Before the fix day 2's
+    # NaN Dr gave Ks = 0 on day 3 and every later day.
+    wb = water_balance(et0_mm=[5.0, np.nan, 5.0], kc=1.0, precip_mm=0.0, taw_mm=100.0,
+                       raw_mm=50.0, initial_depletion_mm=60.0)
+    assert wb.depletion_mm[0] == pytest.approx(64.0)
+    assert np.isnan([wb.depletion_mm[1], wb.ks[1], wb.etc_adj_mm[1],
+                     wb.deep_percolation_mm[1]]).all()
+    assert wb.ks[2] == pytest.approx(0.72)
+    assert wb.etc_adj_mm[2] == pytest.approx(3.6)
+    assert wb.depletion_mm[2] == pytest.approx(67.6)
