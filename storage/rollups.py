@@ -39,15 +39,17 @@ from operator import floordiv, itemgetter
 from typing import Final
 
 from storage.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
-from storage.telemetry import Aggregation, RangeQuery, Reading, SeriesPoint
+from storage.telemetry import Aggregation, RangeQuery, Reading, SeriesPoint, StoreRejected
 
 __all__ = [
     "DEFAULT_RAW_RETENTION_DAYS",
     "NO_HORIZON_MS",
+    "ROLLUPS_NEED_V1",
     "ROLLUP_GRACE_MS",
     "Maintenance",
     "Partial",
     "Retention",
+    "RollupsUnsupported",
     "Source",
     "adaptive_chunks",
     "ceil_to",
@@ -65,6 +67,18 @@ ROLLUP_GRACE_MS: Final = 5 * MINUTE_MS
 between writers and the maintainer that late-data marking tolerates)."""
 NO_HORIZON_MS: Final = -(2**62)
 """The raw horizon before any deletion: everything is kept [UTC ms]."""
+
+ROLLUPS_NEED_V1: Final = (
+    "influxdb2:// stores have no rollups and no raw retention: farmtel builds them with InfluxQL "
+    "SELECT INTO, DELETE and retention policies, which InfluxDB 2's v1-compatibility /query "
+    "refuses. Use InfluxDB 1.x (influxdb://user:password@host:8086/db) for rollups, or set the "
+    "bucket's retention yourself (long ranges are then read from raw data)")
+
+
+class RollupsUnsupported(StoreRejected):
+    """The store cannot keep rollups or a raw retention (``maintain()`` of an ``influxdb2://``
+    store; ops13, issue 13: a refusal rather than a silent no-op)."""
+
 
 Partial = tuple[str, int, float, int, float, float]
 """A partial aggregate: (device_id, window start [UTC ms], sum, count, min, max)."""

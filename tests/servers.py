@@ -194,7 +194,8 @@ class _HttpServer(_Server):
 
 
 class InfluxServer(_HttpServer):
-    """InfluxDB 1.x ``influxd`` on 127.0.0.1, no auth, quiet logs, data in the workdir.
+    """InfluxDB 1.x ``influxd`` on 127.0.0.1, no auth (``auth=True``: HTTP authentication on, as
+    docker-compose runs it), quiet logs, data in the workdir.
 
     ``max_values_per_tag`` overrides 1.x's default limit of 100,000 values per tag key (0: no
     limit, what a registry of 200,000 ``device_id`` values needs; InfluxDB 2 has no such limit).
@@ -206,11 +207,12 @@ class InfluxServer(_HttpServer):
     ready_status = 204
 
     def __init__(self, workdir: Path | None = None, *, max_values_per_tag: int | None = None,
-                 ) -> None:
+                 auth: bool = False) -> None:
         super().__init__(workdir)
         self.rpc_port = free_port()
         self.config_path = self.workdir / "influxdb.conf"
         self.max_values_per_tag = max_values_per_tag
+        self.auth = auth
 
     def _prepare(self) -> None:
         d = self.workdir
@@ -237,7 +239,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{self.port}"
-  auth-enabled = false
+  auth-enabled = {str(self.auth).lower()}
   log-enabled = false
   pprof-enabled = false
 
@@ -290,7 +292,9 @@ class MosquittoServer(_Server):
     """Mosquitto 2 on 127.0.0.1 with persistence in the workdir (sessions survive restarts).
 
     Anonymous by default; with ``password_file`` (and ``acl_file``) anonymous clients are
-    refused and ``reload()`` makes Mosquitto re-read both files.
+    refused and ``reload()`` makes Mosquitto re-read both files. ``listener_config`` replaces
+    the listener and its login settings (``{port}`` stands for ``port``, the one checked for
+    readiness).
 
     ``max_inflight_messages`` is raised because ingest acknowledges QoS 1 messages only after
     a batch is durable; with Mosquitto's default of 20, an MQTT 3.1.1 subscriber would stall.
@@ -306,6 +310,7 @@ class MosquittoServer(_Server):
         extra_config: str = "",
         password_file: Path | None = None,
         acl_file: Path | None = None,
+        listener_config: str | None = None,
     ) -> None:
         super().__init__(workdir)
         self.port = free_port()
@@ -313,6 +318,7 @@ class MosquittoServer(_Server):
         self.extra_config = extra_config
         self.password_file = password_file
         self.acl_file = acl_file
+        self.listener_config = listener_config
 
     def _prepare(self) -> None:
         (self.workdir / "data").mkdir(exist_ok=True)
@@ -325,9 +331,11 @@ class MosquittoServer(_Server):
             auth = f"allow_anonymous false\npassword_file {self.password_file}\n"
         if self.acl_file is not None:
             auth += f"acl_file {self.acl_file}\n"
+        listeners = f"listener {self.port} 127.0.0.1\n{auth}"
+        if self.listener_config is not None:  # its own listeners; "{port}" is ``self.port``
+            listeners = self.listener_config.replace("{port}", str(self.port))
         self.config_path.write_text(
-            f"""listener {self.port} 127.0.0.1
-{user}{auth}persistence true
+            f"""{listeners}{user}persistence true
 persistence_location {self.workdir / "data"}/
 autosave_interval 1
 max_inflight_messages 10000

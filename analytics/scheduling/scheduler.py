@@ -8,7 +8,8 @@
 * ``indicators-hourly-counts`` (every 10 minutes): readings per device and hour into the cache
   the indicator computation reads (``analytics.indicators.hourly``).
 * ``telemetry-rollup`` (every 10 minutes): the store's ``maintain()``: hourly and daily
-  rollups, late hours, raw retention (``storage.rollups``).
+  rollups, late hours, raw retention (``storage.rollups``); removed, with one error logged,
+  on a store that refuses them (``influxdb2://``).
 
 Jobs are idempotent (upserts; the alert engine ignores a day it has already seen), so a
 restart that reruns them changes nothing; jobs that must run once per period claim it first
@@ -17,17 +18,23 @@ restart that reruns them changes nothing; jobs that must run once per period cla
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.orm import sessionmaker
 
 from analytics.alerts.service import AlertService
 from analytics.indicators.jobs import register_hourly_counts_job, register_indicator_jobs
 from analytics.water.job import field_water_job
 from storage.clock import now_ms
+from storage.rollups import RollupsUnsupported
 from storage.telemetry import TelemetryStore
+
+log = logging.getLogger(__name__)
+ROLLUP_JOB: Final = "telemetry-rollup"
 
 
 def build_scheduler(sessions: sessionmaker[Any], store: TelemetryStore, *,
@@ -45,7 +52,17 @@ def build_scheduler(sessions: sessionmaker[Any], store: TelemetryStore, *,
                           seconds=tick_interval_s, id="alerts-tick", replace_existing=True)
     register_indicator_jobs(scheduler, sessions, store)
     register_hourly_counts_job(scheduler, sessions, store)
-    scheduler.add_job(lambda: store.maintain(now_ms()), "interval", minutes=10,
-                      id="telemetry-rollup", replace_existing=True,
+    scheduler.add_job(maintain_job, "interval", args=(scheduler, store), minutes=10,
+                      id=ROLLUP_JOB, replace_existing=True,
                       next_run_time=datetime.now(UTC) + timedelta(seconds=30))
     return scheduler
+
+
+def maintain_job(scheduler: BaseScheduler, store: TelemetryStore) -> None:
+    """``store.maintain(now)``; a store that cannot keep rollups (``influxdb2://``) says so
+    once, as an error with its reason, and the job is removed."""
+    try:
+        store.maintain(now_ms())
+    except RollupsUnsupported as exc:
+        log.error("%s: no rollups or raw retention, job removed: %s", ROLLUP_JOB, exc)
+        scheduler.remove_job(ROLLUP_JOB)

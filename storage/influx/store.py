@@ -12,7 +12,8 @@ device at one instant share them (the largest ``seq`` and the union of the quali
 
 Retention and downsampling (API v1): ``_rollups``. With API v2 (``influxdb2://``) InfluxQL is
 read-only (no ``INTO``, ``DELETE`` or retention policies through ``/query``): the bucket's own
-retention period applies, ``maintain()`` does nothing and queries read raw data.
+retention period applies, ``maintain()`` refuses (``RollupsUnsupported``, with that
+reason) and queries read raw data.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from storage.influx._rollups import InfluxRollups, late_lines
 from storage.influx._transport import Transport
 from storage.naming import check_id, check_quantity
 from storage.rollups import (
-    NO_HORIZON_MS,
+    ROLLUPS_NEED_V1,
     Maintenance,
     Retention,
+    RollupsUnsupported,
     late_marks,
     plan,
     reduce,
@@ -132,10 +134,12 @@ class InfluxTelemetryStore(ClosedOnExit):
                     self._transport.write(list(chunk))
 
     def maintain(self, now_ms: int) -> Maintenance:
-        """Roll up, recompute late hours, apply the retention (``_rollups``); with API v2 a
-        no-op (the bucket's retention period applies)."""
+        """Roll up, recompute late hours, apply the retention (``_rollups``); with API v2
+        ``RollupsUnsupported`` (InfluxQL there is read-only; the bucket's retention applies)."""
         if self._rollups is None:
-            return Maintenance(NO_HORIZON_MS, NO_HORIZON_MS, 0, 0)
+            # ops13 (issue 13): refused instead of a silent no-op, so an influxdb2:// store never
+            # looks as if it had rollups; the scheduler logs this once and drops its job.
+            raise RollupsUnsupported(ROLLUPS_NEED_V1)
         return self._rollups.maintain(now_ms, self._quantities())
 
     # -- reads --

@@ -1,5 +1,6 @@
 """docker-compose.yml only runs commands the CLI has, with arguments it accepts, sets only
-settings farmtel has, and gives no two services the same SQLite file (metadata is PostgreSQL)."""
+settings farmtel has, and gives no two services the same SQLite file (metadata is PostgreSQL);
+the image it builds (Dockerfile) has what ``farmtel backup``/``restore`` run on that database."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any
 
 import yaml
 
+from farmtel.backup import _postgres
 from farmtel.cli import COMMANDS, parser
 from farmtel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
 _SUBSTITUTION = re.compile(r"\$\{(\w+)\}")
 
 
@@ -91,3 +94,25 @@ def test_no_two_services_share_an_sqlite_file():
                 users[_volume_of(service, path) or (name, path)].append(name)
     shared = {file: names for file, names in users.items() if len(names) > 1}
     assert not shared, f"SQLite files shared between containers: {shared}"
+
+
+def test_the_image_has_the_backup_commands_prerequisites():
+    """``farmtel backup``/``restore`` of the compose's PostgreSQL run ``pg_dump``/``pg_restore``
+    of the server's major version, which farmtel looks for where Debian's
+    ``postgresql-client-<major>`` puts them; the image is Debian 12 (it has that package for 15),
+    installs it, and holds the farmtel package with its backup module."""
+    major = compose()["services"]["postgres"]["image"].split(":")[1].split(".")[0]
+    text = DOCKERFILE.read_text()
+    instructions = [line.strip() for line in re.sub(r"\\\n", " ", text).splitlines()
+                    if line.strip() and not line.lstrip().startswith("#")]
+    base = next(line.split()[1] for line in instructions if line.startswith("FROM "))
+    assert base.endswith("-bookworm"), base  # python:X-slim alone follows Debian's newest release
+    installs = [line for line in instructions if line.startswith("RUN ") and "apt-get install" in line]
+    assert any(re.search(rf"\bpostgresql-client-{major}\b", line) for line in installs), installs
+    for tool in ("pg_dump", "pg_restore"):  # where postgresql-client-<major> installs them
+        assert _postgres._DEBIAN_BIN.format(major=major, tool=tool) == \
+            f"/usr/lib/postgresql/{major}/bin/{tool}"
+    assert "COPY farmtel farmtel" in instructions
+    assert (ROOT / "farmtel" / "backup" / "commands.py").is_file()
+    services = farmtel_services()
+    assert all(s.get("build", ".") == "." for s in services.values())  # every service: this image
