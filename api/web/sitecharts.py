@@ -1,8 +1,11 @@
 """The charts of each kind of site: field, greenhouse, barn, water source, and a collar's animal.
 
-Values come from the store's window aggregates (``charts.windows``); derived indices (VPD,
-THI) are computed from the window means of temperature and humidity, and thresholds come
-from the site's effective alert rules, so the lines drawn are the ones that raise alerts.
+Values come from the store's window aggregates; derived indices (VPD, THI) are computed from the
+window means of temperature and humidity, and thresholds come from the site's effective alert
+rules, so the lines drawn are the ones that raise alerts. A site's series are the devices that
+stood on it during the range, each read only for the time it stood there
+(``devices.placements``): a device moved between sites shows its readings before the move on
+the old site's charts and those after it on the new one's.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from api.web.charts import (
     windows,
 )
 from api.web.i18n import Translator
+from devices.placements import Placed, placed_on
 from devices.registry import Device, Site, live_device
 from storage.clock import DAY_MS, cst_midnight_ms
-from storage.telemetry import Aggregation, TelemetryStore
+from storage.telemetry import Aggregation, RangeQuery, TelemetryStore
 
 MU_M2 = 666.67
 MIN_DAILY_DAYS = 7
@@ -65,10 +69,30 @@ def _derived(parts: Sequence[Mapping[int, float]], fn: Any) -> dict[int, float]:
     return {k: float(v) for k, v in zip(common, values, strict=True)}
 
 
-def _counter_deltas(store: TelemetryStore, device_id: str, w: Window) -> dict[int, float]:
-    """Volume per window from a cumulative counter [m³] (resets count as zero)."""
-    maxima = windows(store, device_id, "volume_m3", w, Aggregation.MAX,
-                     start_ms=w.start_ms - w.every_s * 1000)
+def _placed(session: Session, site: Site, w: Window, *types: str,
+            lead_ms: int = 0) -> list[Placed]:
+    """The devices of ``types`` that stood on ``site`` during ``w`` (from ``lead_ms`` before
+    it), by id, each with its spans there."""
+    return placed_on(session, site.id, w.start_ms - lead_ms, w.end_ms, types)
+
+
+def _placed_windows(store: TelemetryStore, placed: Placed, quantity: str, w: Window,
+                    agg: Aggregation = Aggregation.MEAN) -> dict[int, float]:
+    """{window start [ms]: aggregate} of a device's quantity, from its readings taken while it
+    stood on the site (a window cut by a move aggregates only the site's part of it)."""
+    out: dict[int, float] = {}
+    for start_ms, end_ms in placed.spans:
+        q = RangeQuery(quantity=quantity, start_ms=start_ms, end_ms=end_ms,
+                       device_id=placed.device.id, every_s=w.every_s, agg=agg,
+                       limit=w.max_windows + 2)
+        out.update((p.ts_ms, p.value) for p in store.query(q))
+    return out
+
+
+def _counter_deltas(store: TelemetryStore, placed: Placed, w: Window) -> dict[int, float]:
+    """Volume per window from a cumulative counter [m³] (resets count as zero), from the
+    readings taken on the site (``placed``: from one window before ``w``)."""
+    maxima = _placed_windows(store, placed, "volume_m3", w, Aggregation.MAX)
     out: dict[int, float] = {}
     prev: float | None = None
     for ts in sorted(maxima):
@@ -95,21 +119,20 @@ def field_view(session: Session, store: TelemetryStore, site: Site, w: Window,
     """Soil moisture by depth with rain and irrigation bars and the RAW threshold; daily water
     balance; ET0/ETc; the newest irrigation advice."""
     view = SiteView()
-    devices = site_devices(session, site.id)
-    probes = sorted((d for d in devices if d.type == "soil_moisture"), key=_depth)
+    probes = sorted(_placed(session, site, w, "soil_moisture"), key=lambda p: _depth(p.device))
     parts: list[tuple[Series, Mapping[int, float | None]]] = [
-        (Series(t("field.depth", n=f"{_depth(p):g}"), [], unit="%"),
-         windows(store, p.id, "vwc_pct", w)) for p in probes]
+        (Series(t("field.depth", n=f"{_depth(p.device):g}"), [], unit="%"),
+         _placed_windows(store, p, "vwc_pct", w)) for p in probes]
     view.station_id = _station_for(session, site)
     if view.station_id:
         parts.append((Series(t("field.rain"), [], kind="bar", axis=1, unit="mm"),
                       windows(store, view.station_id, "rain_mm", w, Aggregation.SUM)))
-    meters = [d for d in devices
-              if d.type == "flow_meter" and (d.attributes or {}).get("role") == "field"]
+    meters = [p for p in _placed(session, site, w, "flow_meter", lead_ms=w.every_s * 1000)
+              if (p.device.attributes or {}).get("role") == "field"]
     if meters and site.area_mu:
         irrigation: dict[int, float] = {}
         for m in meters:
-            for ts, m3 in _counter_deltas(store, m.id, w).items():
+            for ts, m3 in _counter_deltas(store, m, w).items():
                 irrigation[ts] = irrigation.get(ts, 0.0) + m3 / (site.area_mu * MU_M2) * 1000.0
         parts.append((Series(t("field.irrigation"), [], kind="bar", axis=1, unit="mm"),
                       irrigation))
@@ -161,23 +184,23 @@ def _field_days(session: Session, site_id: str, w: Window) -> list[FieldDay]:
         .order_by(FieldDay.day)))
 
 
-def _per_device(store: TelemetryStore, devices: Sequence[Device], quantity: str, w: Window,
+def _per_device(store: TelemetryStore, devices: Sequence[Placed], quantity: str, w: Window,
                 label: Any, unit: str, agg: Aggregation = Aggregation.MEAN,
                 ) -> list[tuple[Series, Mapping[int, float | None]]]:
-    return [(Series(label(d), [], unit=unit), windows(store, d.id, quantity, w, agg))
-            for d in devices]
+    return [(Series(label(p.device), [], unit=unit), _placed_windows(store, p, quantity, w, agg))
+            for p in devices]
 
 
 def greenhouse_view(session: Session, store: TelemetryStore, site: Site, w: Window,
                     t: Translator) -> SiteView:
     """Air temperature, humidity, VPD (with the alert limits) and CO₂ per climate node."""
-    nodes = [d for d in site_devices(session, site.id) if d.type == "greenhouse_climate"]
+    nodes = _placed(session, site, w, "greenhouse_climate")
 
     def label(d: Device) -> str:
         return t("gh.node", id=d.id)
 
-    temps = {d.id: windows(store, d.id, "air_temp_c", w) for d in nodes}
-    rhs = {d.id: windows(store, d.id, "rh_pct", w) for d in nodes}
+    temps = {p.device.id: _placed_windows(store, p, "air_temp_c", w) for p in nodes}
+    rhs = {p.device.id: _placed_windows(store, p, "rh_pct", w) for p in nodes}
     lines = []
     low = rule_param(session, site.id, "gh.vpd_low", "levels")
     high = rule_param(session, site.id, "gh.vpd_high", "levels")
@@ -188,11 +211,13 @@ def greenhouse_view(session: Session, store: TelemetryStore, site: Site, w: Wind
     view = SiteView()
     view.charts = [
         chart("temp", t("gh.air_temp"), "°C",
-              [(Series(label(d), []), temps[d.id]) for d in nodes]),
-        chart("rh", t("gh.rh"), "%", [(Series(label(d), []), rhs[d.id]) for d in nodes]),
+              [(Series(label(p.device), []), temps[p.device.id]) for p in nodes]),
+        chart("rh", t("gh.rh"), "%",
+              [(Series(label(p.device), []), rhs[p.device.id]) for p in nodes]),
         chart("vpd", t("gh.vpd"), "kPa",
-              [(Series(label(d), []), _derived((temps[d.id], rhs[d.id]),
-                                               vapour_pressure_deficit_kpa)) for d in nodes],
+              [(Series(label(p.device), []),
+                _derived((temps[p.device.id], rhs[p.device.id]), vapour_pressure_deficit_kpa))
+               for p in nodes],
               lines=lines),
         chart("co2", t("gh.co2"), "ppm", _per_device(store, nodes, "co2_ppm", w, label, "ppm")),
     ]
@@ -212,16 +237,15 @@ def thi_bands(session: Session, site_id: str, t: Translator) -> list[Band]:
 def barn_view(session: Session, store: TelemetryStore, site: Site, w: Window,
               t: Translator) -> SiteView:
     """THI with its stress bands and NH₃ per barn sensor; the barn's animals."""
-    devices = site_devices(session, site.id)
-    sensors = [d for d in devices if d.type == "barn_climate"]
+    sensors = _placed(session, site, w, "barn_climate")
 
     def label(d: Device) -> str:
         return t("barn.sensor", id=d.id)
 
     bands = thi_bands(session, site.id, t)
-    thi = [(Series(label(d), []),
-            _derived((windows(store, d.id, "air_temp_c", w), windows(store, d.id, "rh_pct", w)),
-                     thi_nrc)) for d in sensors]
+    thi = [(Series(label(p.device), []),
+            _derived((_placed_windows(store, p, "air_temp_c", w),
+                      _placed_windows(store, p, "rh_pct", w)), thi_nrc)) for p in sensors]
     nh3_limit = rule_param(session, site.id, "barn.nh3_high", "set_value")
     nh3_lines = [Line(t("barn.nh3_limit"), float(nh3_limit), short=t("barn.nh3_short"))] \
         if nh3_limit else []
@@ -231,7 +255,7 @@ def barn_view(session: Session, store: TelemetryStore, site: Site, w: Window,
         chart("nh3", t("barn.nh3"), "ppm", _per_device(store, sensors, "nh3_ppm", w, label, "ppm"),
               lines=nh3_lines),
     ]
-    collars = [d for d in devices if d.type == "livestock_collar"]
+    collars = [d for d in site_devices(session, site.id) if d.type == "livestock_collar"]
     latest: dict[str, dict[str, float]] = {}
     for r in store.latest([d.id for d in collars]) if collars else []:
         latest.setdefault(r.device_id, {})[r.quantity] = r.value
@@ -268,7 +292,7 @@ def collar_view(session: Session, store: TelemetryStore, device: Device, w: Wind
 def water_view(session: Session, store: TelemetryStore, site: Site, w: Window,
                t: Translator) -> SiteView:
     """Flow and cumulative volume of the source's meters."""
-    meters = [d for d in site_devices(session, site.id) if d.type == "flow_meter"]
+    meters = _placed(session, site, w, "flow_meter")
 
     def label(d: Device) -> str:
         return d.id
