@@ -2,9 +2,16 @@
 
 The contract is in ``devices.contract``. Validation is per reading: good readings of a record are
 kept even when a sibling reading is refused; a record with a bad timestamp is refused whole.
-Clock policy: a timestamp more than ``max_future_ms`` ahead of the receive time is refused
-(``clock_future``); older than ``max_age_ms`` is refused (``too_old``); older than
-``late_after_ms`` is accepted with the ``LATE`` quality flag (gateway backlogs are legitimate).
+Clock policy, against the receive time (the server's clock): a timestamp up to
+``suspect_future_ms`` (5 min) ahead is fine (clock jitter, report intervals); up to
+``max_future_ms`` (15 min) ahead it is stored with the ``CLOCK_SUSPECT`` quality flag (one of
+the two clocks is off, but by little: a server clock stepped 10 min back loses nothing); beyond
+that it is refused (``clock_future``), a replayable dead letter. Older than ``max_age_ms`` is
+refused (``too_old``); older than ``late_after_ms`` is accepted with the ``LATE`` quality flag
+(gateway backlogs are legitimate).
+
+Refusals before a device is known (malformed JSON, bad schema, oversized) name no device
+here; their dead letter is attributed to the topic's device (``ingest.deadletters``).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ _BOUNDS = {
            if math.isfinite(QUANTITIES[q].minimum) and math.isfinite(QUANTITIES[q].maximum)}
     for name, t in DEVICE_TYPES.items()
 }
-_GOOD, _LATE = int(Quality.GOOD), int(Quality.LATE)
+_GOOD, _LATE, _SUSPECT = int(Quality.GOOD), int(Quality.LATE), int(Quality.CLOCK_SUSPECT)
 _new_tuple = tuple.__new__  # Reading(...) without the named tuple's Python-level __new__
 
 
@@ -39,7 +46,8 @@ class DecodePolicy:
     """Limits applied while decoding [bytes, ms]."""
 
     max_payload_bytes: int = 256 * 1024
-    max_future_ms: int = 5 * 60 * 1000
+    suspect_future_ms: int = 5 * 60 * 1000
+    max_future_ms: int = 15 * 60 * 1000
     max_age_ms: int = 365 * 24 * 3600 * 1000
     late_after_ms: int = 3600 * 1000
 
@@ -243,6 +251,8 @@ class MessageDecoder:
                                             "object", topic, did))
             return
         quality = _LATE if ts_ms < now_ms - policy.late_after_ms else _GOOD
+        if ts_ms > now_ms + policy.suspect_future_ms:
+            quality |= _SUSPECT
         dtype, site_id, farm_id, county = (device.device_type, device.site_id, device.farm_id,
                                            device.county)
         bounds = _BOUNDS[dtype]

@@ -18,6 +18,7 @@ from ingest.deadletters import PendingDeadLetter, RateLimitedLog, dead_letter
 from ingest.decode import MessageDecoder
 from ingest.dedupe import RecentKeys
 from ingest.metrics import IngestMetrics
+from ingest.rejections import Rejection
 from storage.clock import now_ms
 from storage.telemetry import Reading
 
@@ -75,14 +76,23 @@ class IngestPipeline(Generic[Token]):
         return len(self._tokens)
 
     def submit(self, topic: str, payload: bytes, token: Token) -> None:
-        """Decode one message into the pending batch; its token waits for a sink to take it."""
+        """Decode one message into the pending batch; its token waits for a sink to take it.
+
+        A refused message (or part of one) becomes one dead letter, whatever number of
+        records it carried (each refusal counted by reason).
+        """
+        self.submit_checked(topic, payload, token)
+
+    def submit_checked(self, topic: str, payload: bytes, token: Token) -> list[Rejection]:
+        """``submit``, returning the message's refusals (empty when all was accepted)."""
         received = self._clock_ms()
         decoded = self._decoder.decode(topic, payload, received)
         m = self.metrics
         m.messages_received += 1
         m.records_received += decoded.records
         if decoded.rejections:
-            dead_letter(decoded.rejections, payload, m.rejected, self._log, self._dead)
+            dead_letter(decoded.rejections, payload, m.rejected, self._log, self._dead,
+                        topic=topic)
         if decoded.readings:
             fresh, duplicates = self._seen.fresh(decoded.readings)
             m.duplicate_records += duplicates
@@ -91,6 +101,7 @@ class IngestPipeline(Generic[Token]):
         self._tokens.append(token)
         if self._oldest is None:
             self._oldest = self._monotonic()
+        return decoded.rejections
 
     def due(self) -> bool:
         """True when the batch is full or its oldest message waited a flush interval."""

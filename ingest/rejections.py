@@ -1,4 +1,5 @@
-"""Why a message or reading was refused: reason codes and the rejection record."""
+"""Why a message or reading was refused: reason codes, which of them may be replayed, and the
+rejection record."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ class Reason(StrEnum):
     BAD_UNIT = "bad_unit"
     OUT_OF_RANGE = "out_of_range"
     STORE_REJECTED = "store_rejected"
+
+
+REPLAYABLE: frozenset[Reason] = frozenset({
+    Reason.CLOCK_FUTURE,  # the server's (or the device's) clock is fixed later
+    Reason.UNKNOWN_DEVICE,  # the device is registered a little after it first reported
+    Reason.NOT_GATEWAY_CHILD,  # the child is put behind its gateway a little later
+    Reason.STORE_REJECTED,  # the store's refusal (schema, field type) is fixed later
+})
+"""Refusals whose cause may be fixed later: their messages keep their full payload in the
+replay area (``ingest.deadletters``) and can be replayed through the API."""
 
 
 @dataclass(frozen=True, slots=True)

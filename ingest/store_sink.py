@@ -16,7 +16,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ingest.deadletters import DeadLetterStore, PendingDeadLetter, RateLimitedLog, dead_letter
+from ingest.deadletters import (
+    DeadLetterStore,
+    PendingDeadLetter,
+    RateLimitedLog,
+    dead_letter,
+    replay_message,
+)
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Batch
 from ingest.rejections import Reason, Rejection
@@ -137,9 +143,10 @@ class SpooledStoreSink:
 
     def _dead_letter_refused(self, reading: Reading, exc: StoreRejected,
                              dead: list[PendingDeadLetter]) -> None:
-        rej = Rejection(Reason.STORE_REJECTED, str(exc)[:400], "", reading.device_id,
+        topic, payload = replay_message([reading])  # kept whole: replayable once fixed
+        rej = Rejection(Reason.STORE_REJECTED, str(exc)[:400], topic, reading.device_id,
                         reading.quantity)
-        dead_letter([rej], b"", self.metrics.rejected, self._log, dead)
+        dead_letter([rej], payload, self.metrics.rejected, self._log, dead)
         self.metrics.readings_refused_by_store += 1
 
     def _write_dead_letters(self, dead: list[PendingDeadLetter]) -> None:

@@ -19,6 +19,7 @@ from devices.registry import Farm, Site
 from farmtel.runtime import Metadata, build_ingest, open_metadata
 from farmtel.settings import Settings
 from ingest.worker import IngestWorker
+from storage.clock import now_ms
 from storage.factory import open_store
 from storage.telemetry import TelemetryStore
 
@@ -55,13 +56,15 @@ def small_registry(settings: Settings, device_ids: dict[str, str]) -> Metadata:
     return meta
 
 
-def start_ingest(settings: Settings, meta: Metadata) -> tuple[TelemetryStore, IngestWorker]:
+def start_ingest(settings: Settings, meta: Metadata, *,
+                 clock_ms: Callable[[], int] = now_ms) -> tuple[TelemetryStore, IngestWorker]:
     """The store of ``settings`` and an in-process ingest worker on it (production wiring,
-    a device directory loaded from ``meta``), started; the caller closes both."""
+    a device directory loaded from ``meta``; ``clock_ms`` its server clock), started; the
+    caller closes both."""
     store = open_store(settings.resolved_store_url)
     directory = DeviceDirectory(meta.sessions)
     directory.reload()
-    worker = build_ingest(settings, meta, store, directory)
+    worker = build_ingest(settings, meta, store, directory, clock_ms=clock_ms)
     worker.start()
     return store, worker
 

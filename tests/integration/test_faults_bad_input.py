@@ -1,5 +1,7 @@
-"""Bad input that reaches real servers: InfluxQL injection through the API, and a flood of
-messages from unknown devices that must not fill the disk while the counts stay exact."""
+"""Bad input that reaches real servers: InfluxQL injection through the API, a flood of
+messages from unknown devices that must not fill the disk while the counts stay exact, a flood
+of refused records that costs one dead letter per message, and refusals attributed to the
+device their topic names."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from tests.helpers import (
     settings_for,
     small_registry,
     start_ingest,
+    stored_keys,
     wait_for,
 )
 
@@ -158,3 +161,84 @@ def test_dead_letters_are_pruned_by_age_and_count(tmp_path):
     with sessions() as s:
         details = [d.detail for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))]
     assert details == [f"#{i}" for i in range(40, 50)]
+
+
+def flood_message(ts: int, records: int) -> bytes:
+    """One message of ``records`` records whose every reading is out of range."""
+    return orjson.dumps({"records": [record(ts + i, i, {"vwc_pct": 500.0})
+                                     for i in range(records)]})
+
+
+def test_a_flood_of_refused_records_costs_one_dead_letter_per_message(
+        tmp_path, mosquitto_server):
+    settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
+                            mqtt_client_id=f"records-{tmp_path.name}",
+                            dead_letter_payload_bytes=512)
+    meta = small_registry(settings, {"sm-1": "soil_moisture", "bad-1": "soil_moisture"})
+    store, worker = start_ingest(settings, meta)
+    pub = publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
+    try:
+        wait_for(lambda: worker.connected, 10, "ingest connected")
+        t = now_ms() - 60_000
+        flood = [(telemetry_topic("farm-a", "bad-1"), flood_message(t + 10_000 * m, 3_300))
+                 for m in range(30)]
+        assert all(240_000 < len(p) <= settings.max_payload_bytes for _, p in flood)
+        good = [(telemetry_topic("farm-a", "sm-1"), orjson.dumps(record(t + i, i,
+                                                                      {"vwc_pct": 21.0})))
+                for i in range(30)]
+        publish_all(pub, [m for pair in zip(flood, good, strict=True) for m in pair])
+        wait_for(lambda: worker.metrics["messages_acked"] == 60, 40, "all acked")
+        m = worker.metrics
+        assert m["rejected"] == {"out_of_range": 30 * 3_300}  # exact, per refused reading
+        assert stored_keys(store, ["vwc_pct"], 0, now_ms(), ["sm-1"]) == sorted(
+            ("sm-1", "vwc_pct", t + i) for i in range(30))
+        with meta.sessions() as s:
+            rows = list(s.scalars(select(DeadLetter)))
+        assert len(rows) == 30  # one per message, not one per refused reading
+        assert {(r.device_id, r.reason, r.refused) for r in rows} == {
+            ("bad-1", "out_of_range", 3_300)}
+        assert all(len(r.payload) == 512 for r in rows)
+        api = TestClient(build_api(meta, store, worker=worker, settings=settings))
+        dead = api.get("/api/v1/dead-letters", headers=ADMIN, params={"limit": 1000}).json()
+        assert dead["counts_by_reason"] == {"out_of_range": 99_000}
+        assert [d["counts"] for d in dead["items"]] == [{"out_of_range": 3_300}] * 30
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        worker.stop()
+        store.close()
+
+
+def test_every_refusal_is_attributed_to_the_device_its_topic_names(tmp_path, mosquitto_server):
+    settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
+                            mqtt_client_id=f"claim-{tmp_path.name}")
+    meta = small_registry(settings, {"sm-1": "soil_moisture", "sm-2": "soil_moisture"})
+    store, worker = start_ingest(settings, meta)
+    pub = publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
+    try:
+        wait_for(lambda: worker.connected, 10, "ingest connected")
+        t = now_ms() - 60_000
+        topic = telemetry_topic("farm-a", "sm-1")
+        unparsed = [b"\xff\xfe not json", b"{broken", b"", b"[1, 2]", b'"text"',
+                    b'{"records": []}']
+        parsed = [orjson.dumps(record(t + i, i, {"vwc_pct": 500.0})) for i in range(2)] + [
+            orjson.dumps({"ts": "yesterday", "readings": {"vwc_pct": 20.0}}),
+            orjson.dumps(record(t, 9, {"no_such_quantity": 1.0}))]
+        other = (telemetry_topic("farm-a", "sm-2"), b"{broken")
+        publish_all(pub, [(topic, p) for p in unparsed + parsed] + [other])
+        wait_for(lambda: worker.metrics["messages_acked"] == 11, 30, "all acked")
+        api = TestClient(build_api(meta, store, worker=worker, settings=settings))
+        items = api.get("/api/v1/dead-letters", headers=ADMIN,
+                        params={"device_id": "sm-1"}).json()["items"]
+        assert len(items) == 10  # every refusal of sm-1, the unparsable ones too
+        assert {d["farm_id"] for d in items} == {"farm-a"}
+        assert sorted(d["claimed_by_topic"] for d in items) == [False] * 4 + [True] * 6
+        others = api.get("/api/v1/dead-letters", headers=ADMIN,
+                         params={"device_id": "sm-2"}).json()["items"]
+        assert [(d["reason"], d["claimed_by_topic"]) for d in others] == [
+            ("malformed_json", True)]
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        worker.stop()
+        store.close()
