@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from analytics.alerts import AlertEngine, default_rules
 from analytics.alerts.notify import FanoutNotifier, MqttAlertPublisher, Notifier, WebhookNotifier
+from analytics.alerts.seasons import SeasonCalendar
 from analytics.alerts.service import AlertService, load_site_overrides
 from analytics.alerts.store import AlertRepository
 from api.app import create_app
@@ -218,7 +219,7 @@ def build_alert_service(settings: Settings, meta: Metadata, store: TelemetryStor
         return seen
 
     service = AlertService(engine, AlertRepository(meta.sessions), FanoutNotifier(notifiers),
-                           last_seen=last_seen)
+                           last_seen=last_seen, seasons=SeasonCalendar(meta.sessions).changed)
 
     def close() -> None:
         for c in closers:

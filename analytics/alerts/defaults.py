@@ -25,6 +25,7 @@ from analytics.alerts.rules import (
     NoDataRule,
     RateOfChangeRule,
     Rule,
+    Season,
     Severity,
     StuckSensorRule,
     ThresholdRule,
@@ -72,6 +73,12 @@ _SRC_VPD = (
     "is the healthy range, low VPD means condensation and fungal disease risk, high VPD water "
     "stress. The upper alert (1.6 kPa for ≥ 60 min) adds a margin so routine midday peaks in "
     "the dry Shanxi climate do not alarm (farmtel choice).")
+_SRC_VPD_LOW = _SRC_VPD + (
+    " The lower alert is evaluated 10:00-15:00 CST only, the core of the light period in every "
+    "season (farmtel choice, reviewed on a simulated December: a closed solar greenhouse sits "
+    "below 0.45 kPa from quilt-down, about 16:00, to quilt-up, about 09:30, so an all-day rule "
+    "fired every evening in every greenhouse). The night's condensation and Botrytis risk is "
+    "what gh.humidity_hours (hours of RH ≥ 90 %) measures.")
 _SRC_HUMID_HOURS = (
     "Yunis, H., Shtienberg, D., Elad, Y., Mahrer, Y. (1994), Qualitative approach for modelling "
     "outbreaks of grey mould epidemics in non-heated cucumber greenhouses, Crop Protection "
@@ -97,6 +104,14 @@ _SRC_RUMINATION = (
     "disorders: Stangaferro, M.L. et al. (2016), J. Dairy Sci. 99:7395-7410. The ≥ 30 % drop "
     "below the cow's own 7-day mean (clear < 20 %) is a farmtel starting point; calibrate per "
     "herd.")
+_SRC_GH_HOT = (
+    "Heat injury of greenhouse fruiting vegetables: FAO (2013), Good Agricultural Practices for "
+    "greenhouse vegetable crops, FAO Plant Production and Protection Paper 217, ch. 'Greenhouse "
+    "climate control' (tomato and cucumber day optimum about 22-28 °C; pollen viability and "
+    "fruit set fall above 30-35 °C); Sato, S., Peet, M.M., Thomas, J.F. (2000), Plant, Cell & "
+    "Environment 23: 719-726 (chronic 32 °C days already cut tomato fruit set). Default: "
+    "≥ 35 °C held for 30 min opens (vent, shade, mist), below 32 °C clears."
+)
 _SRC_FROST = (
     "Radiation-frost forecasting from the night cooling trend: Snyder, R.L., de Melo-Abreu, "
     "J.P. (2005), Frost Protection: fundamentals, practice and economics, Vol. 1, FAO "
@@ -165,11 +180,18 @@ def _crop_rules() -> tuple[Rule, ...]:
             source=_SRC_GH_COLD,
             title_zh="温室 {site_id} 低温且快速降温（{value:.1f} °C/h），检查加温和保温被",
             title_en="Greenhouse {site_id}: cold and cooling {value:.1f} °C/h, check heating"),
+        ThresholdRule(
+            id="gh.air_temp_high", device_types=frozenset({"greenhouse_climate"}),
+            quantity="air_temp_c", direction=Direction.ABOVE, set_value=35.0, clear_value=32.0,
+            min_duration_s=1800, min_reports=2, severity=Severity.WARNING, source=_SRC_GH_HOT,
+            title_zh="温室 {site_id} 气温过高（{value:.1f} °C ≥ {threshold:.0f} °C），请放风、遮阳",
+            title_en="Greenhouse {site_id}: too hot ({value:.1f} °C ≥ {threshold:.0f} °C), "
+                     "vent and shade"),
         IndicatorRule(
             id="gh.vpd_low", device_types=frozenset({"greenhouse_climate"}),
             indicator=Indicator.VPD_KPA, direction=Direction.BELOW, levels=(0.45,),
             band_severities=(Severity.WARNING,), clear_margin=0.1, min_duration_s=3600,
-            source=_SRC_VPD,
+            source=_SRC_VPD_LOW, local_hours=(10.0, 15.0),
             title_zh="温室 {site_id} 饱和差过低（{value:.2f} kPa），结露和病害风险",
             title_en="Greenhouse {site_id}: VPD low ({value:.2f} kPa), condensation/disease risk"),
         IndicatorRule(
@@ -190,13 +212,13 @@ def _crop_rules() -> tuple[Rule, ...]:
             threshold_c=0.0, clear_margin_c=1.0, trend_window_s=3 * 3600, min_points=4,
             max_lead_h=4.0, night_start_local_h=20.0, sunrise_local_h=6.0, utc_offset_h=8.0,
             severity=Severity.WARNING, observed_severity=Severity.CRITICAL,
-            source=_SRC_FROST,
+            source=_SRC_FROST, season=Season.CROP_IN_FIELD,
             title_zh="站点 {site_id} 霜冻风险：气温预计降至 {value:.1f} °C",
             title_en="Site {site_id}: frost risk, air temperature heading to {value:.1f} °C"),
         DepletionRule(
             id="field.depletion_raw", device_types=frozenset({WATER_BALANCE_DEVICE_TYPE}),
             set_fraction=1.0, clear_fraction=0.9, clear_hold_s=0, severity=Severity.WARNING,
-            source=_SRC_DEPLETION,
+            source=_SRC_DEPLETION, season=Season.CROP_IN_FIELD,
             title_zh="地块 {site_id} 根区亏缺 {value:.0f} mm 已达易利用水量，需要灌溉",
             title_en="Field {site_id}: root-zone depletion {value:.0f} mm reached RAW, "
                      "irrigate"),

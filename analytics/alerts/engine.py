@@ -20,6 +20,12 @@ Lifecycle of one (rule, subject) — subject = device id (site id for site rules
   order them) but still count as a sign of life for no-data.
 * **By hand**: after ``resolved_by_hand`` the engine opens no new alert for that (rule, subject)
   until its condition has cleared once (for no-data: until the device reports again).
+* **Seasons**: a rule with ``season=CROP_IN_FIELD`` (frost, root-zone depletion) applies to a
+  field only while its crop stands in it (:mod:`.seasons`); a reading outside the season
+  resolves the rule's open alert with the note ``out_of_season``, and so does ``tick`` once the
+  season has ended, so an alert of July is not left open in December.
+* **Time of day**: a rule with ``local_hours`` is evaluated only in that CST window (e.g.
+  ``gh.vpd_low`` in daylight); other readings leave its state untouched.
 * **Restart**: ``restore`` marks the open alerts from the database as active (optionally after
   silently replaying recent history into the windows), so nothing fires twice.
 
@@ -36,11 +42,12 @@ from typing import cast
 from analytics.alerts.defaults import default_rules
 from analytics.alerts.evaluators import NEVER, AnyEvaluator, SubjectState, compile_rule
 from analytics.alerts.overrides import RuleOverrides, apply_overrides
-from analytics.alerts.rules import NoDataRule, Rule, Severity, SubjectType
+from analytics.alerts.rules import NoDataRule, Rule, Season, Severity, SubjectType
+from analytics.alerts.seasons import OUT_OF_SEASON_NOTE, SiteSeason
 from analytics.alerts.transitions import ActiveAlert, Transition, TransitionKind
 from devices.catalogue import DEVICE_TYPES
 from devices.directory import DeviceInfo
-from storage.clock import MINUTE_MS
+from storage.clock import CST_OFFSET_MS, DAY_MS, HOUR_MS, MINUTE_MS
 from storage.telemetry import Quality, Reading
 
 __all__ = ["AlertEngine"]
@@ -88,6 +95,13 @@ def _render(template: str, st: SubjectState, value: float | None, threshold: flo
     )
 
 
+def _within_hours(ts_ms: int, hours: tuple[float, float]) -> bool:
+    """True if ``ts_ms`` [UTC ms] falls in the CST time-of-day window ``hours`` [h)."""
+    h = (ts_ms + CST_OFFSET_MS) % DAY_MS / HOUR_MS
+    start, end = hours
+    return start <= h < end if start < end else h >= start or h < end
+
+
 class AlertEngine:
     """Evaluates rules over readings (``observe``) and silence (``tick``); returns transitions.
 
@@ -96,6 +110,9 @@ class AlertEngine:
         :func:`analytics.alerts.overrides.apply_overrides`); validated here (``ValueError``).
     :param devices: the registry view (e.g. ``DeviceDirectory`` contents) used by ``tick``;
         devices are also learnt from the readings they send.
+    :param seasons: per site id, when its crop is in the field
+        (:func:`analytics.alerts.seasons.load_site_seasons`); a site missing here is treated as
+        always in season.
     """
 
     def __init__(
@@ -104,6 +121,7 @@ class AlertEngine:
         *,
         site_overrides: Mapping[str, RuleOverrides] | None = None,
         devices: Mapping[str, DeviceInfo] | None = None,
+        seasons: Mapping[str, SiteSeason] | None = None,
     ) -> None:
         self._rules: tuple[Rule, ...] = tuple(default_rules() if rules is None else rules)
         ids = [r.id for r in self._rules]
@@ -114,6 +132,7 @@ class AlertEngine:
         for site_id, overrides in (site_overrides or {}).items():
             self.set_site_overrides(site_id, overrides)
         self._devices: dict[str, DeviceInfo] = dict(devices or {})
+        self._seasons: dict[str, SiteSeason] = dict(seasons or {})
         self._states: dict[tuple[str, str], SubjectState] = {}
         self._last_seen: dict[str, int] = {}
         self.stats: dict[str, int] = {"observed": 0, "late_ignored": 0, "clock_suspect": 0}
@@ -142,6 +161,16 @@ class AlertEngine:
     def set_devices(self, devices: Mapping[str, DeviceInfo]) -> None:
         """Replace the registry view used by ``tick`` (revoked devices get no no-data alerts)."""
         self._devices = dict(devices)
+
+    def set_seasons(self, seasons: Mapping[str, SiteSeason]) -> None:
+        """Replace the site seasons (crop calendars) that season-bound rules obey."""
+        self._seasons = dict(seasons)
+
+    def _in_season(self, rule: Rule, site_id: str, ts_ms: int) -> bool:
+        if rule.season is Season.ALWAYS:
+            return True
+        season = self._seasons.get(site_id)
+        return season is None or season.crop_in_field(ts_ms)
 
     def last_seen(self) -> dict[str, int]:
         """Newest reading timestamp per device this engine has observed [UTC ms]."""
@@ -206,6 +235,13 @@ class AlertEngine:
         if r.ts_ms < st.last_ts or (r.ts_ms == st.last_ts and not ev.multi_input):
             self.stats["late_ignored"] += 1
             return
+        hours = ev.rule.local_hours
+        if hours is not None and not _within_hours(r.ts_ms, hours):
+            return
+        if not self._in_season(ev.rule, r.site_id, r.ts_ms):
+            st.last_ts = r.ts_ms
+            self._leave_season(ev.rule, st, r.ts_ms, out)
+            return
         verdict = ev.evaluate(st, r)
         if verdict is None:
             if not ev.multi_input:
@@ -250,23 +286,30 @@ class AlertEngine:
                 self._resolve(ev.rule, st, ts, value, threshold, out)
 
     def _resolve(self, rule: Rule, st: SubjectState, ts: int, value: float | None,
-                 threshold: float | None, out: list[Transition]) -> None:
+                 threshold: float | None, out: list[Transition], note: str | None = None) -> None:
         severity = st.severity or rule.severity
         st.active, st.severity, st.clear_since = False, None, None
         out.append(self._transition(TransitionKind.RESOLVED, rule, st, ts, value, threshold,
-                                    severity))
+                                    severity, note=note))
+
+    def _leave_season(self, rule: Rule, st: SubjectState, ts: int,
+                      out: list[Transition]) -> None:
+        """The site's crop is not in the field: nothing pending, the open alert resolved."""
+        st.pending_since, st.pending_reports, st.level, st.latched = None, 0, 0, False
+        if st.active:
+            self._resolve(rule, st, ts, None, None, out, note=OUT_OF_SEASON_NOTE)
 
     @staticmethod
     def _transition(kind: TransitionKind, rule: Rule, st: SubjectState, ts: int,
                     value: float | None, threshold: float | None, severity: Severity,
-                    previous: Severity | None = None) -> Transition:
+                    previous: Severity | None = None, note: str | None = None) -> Transition:
         return Transition(
             kind=kind, rule_id=rule.id, subject_type=st.subject_type, subject_id=st.subject_id,
             severity=severity, ts_ms=ts, value=value, threshold=threshold,
             title_zh=_render(rule.title_zh, st, value, threshold),
             title_en=_render(rule.title_en, st, value, threshold),
             device_id=st.device_id, site_id=st.site_id, farm_id=st.farm_id,
-            county_id=st.county_id, previous_severity=previous,
+            county_id=st.county_id, previous_severity=previous, note=note,
         )
 
     # -- no-data ----------------------------------------------------------------------------
@@ -306,7 +349,7 @@ class AlertEngine:
         skipped. Opens after ``multiple`` × interval of silence; resolves when a newer reading
         is seen.
         """
-        out: list[Transition] = []
+        out = self._end_seasons(now_ms)
         seen = dict(last_seen)
         for device_id, ts in self._last_seen.items():
             if ts > seen.get(device_id, NEVER):
@@ -336,6 +379,17 @@ class AlertEngine:
                         self._resolve(rule, st, ts, (ts - st.last_ts) / MINUTE_MS,
                                       limit / MINUTE_MS, out)
                     st.last_ts = ts
+        return out
+
+    def _end_seasons(self, now_ms: int) -> list[Transition]:
+        """Resolve the open alerts of season-bound rules whose site's season is over."""
+        out: list[Transition] = []
+        for st in self._states.values():
+            if not st.active:
+                continue
+            rule = self._sites.get(st.site_id, self._default).rules.get(st.rule_id)
+            if rule is not None and not self._in_season(rule, st.site_id, now_ms):
+                self._leave_season(rule, st, now_ms, out)
         return out
 
     # -- people and restarts ----------------------------------------------------------------

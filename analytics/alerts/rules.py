@@ -51,6 +51,7 @@ __all__ = [
     "RateOfChangeRule",
     "Rule",
     "RuleBase",
+    "Season",
     "Severity",
     "StuckSensorRule",
     "SubjectType",
@@ -97,6 +98,14 @@ class Trend(StrEnum):
 
     RISING = "rising"
     FALLING = "falling"
+
+
+class Season(StrEnum):
+    """When a rule applies (the calendar is :mod:`analytics.alerts.seasons`)."""
+
+    ALWAYS = "always"
+    CROP_IN_FIELD = "crop_in_field"
+    """On a field only while a crop stands in it (planting to harvest); other sites all year."""
 
 
 class SubjectType(StrEnum):
@@ -162,7 +171,10 @@ class RuleBase:
 
     ``clear_hold_s`` [s] is the flapping suppression: once an alert is open, its clear condition
     must hold continuously for this long (by reading timestamps) before it auto-resolves; a
-    re-trigger meanwhile keeps the *same* alert open.
+    re-trigger meanwhile keeps the *same* alert open. ``season`` bounds when the rule applies:
+    outside it the engine neither opens the rule's alerts nor keeps them open. ``local_hours``
+    (start, end) [h, CST, end exclusive; start > end wraps midnight] limits evaluation to that
+    time of day: readings outside it are not evaluated and change nothing.
     """
 
     id: str
@@ -173,17 +185,24 @@ class RuleBase:
     source: str = ""
     enabled: bool = True
     clear_hold_s: int = 600
+    season: Season = Season.ALWAYS
+    local_hours: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.strip():
             raise ValueError("rule id is empty")
         object.__setattr__(self, "device_types", frozenset(self.device_types))
         object.__setattr__(self, "severity", Severity(self.severity))
+        object.__setattr__(self, "season", Season(self.season))
         if not self.device_types:
             raise ValueError(f"rule {self.id}: device_types is empty")
         _check_template(self.id, "title_zh", self.title_zh)
         _check_template(self.id, "title_en", self.title_en)
         _non_negative(self.id, clear_hold_s=self.clear_hold_s)
+        if self.local_hours is not None:
+            start, end = self.local_hours
+            if not (0.0 <= start < 24.0 and 0.0 <= end < 24.0 and start != end):
+                raise ValueError(f"rule {self.id}: local_hours must be two different hours in [0, 24)")
         self._validate()
 
     def _validate(self) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from analytics.alerts import AlertEngine, water_balance_readings
 from analytics.alerts.notify import Notifier
 from analytics.alerts.overrides import RuleOverrides
+from analytics.alerts.seasons import SiteSeason
 from analytics.alerts.store import AlertRepository
 from analytics.alerts.transitions import Transition
 from devices.directory import DeviceInfo
@@ -54,8 +55,12 @@ class AlertService:
     """The engine behind a queue; transitions are stored, then sent to the notifier."""
 
     def __init__(self, engine: AlertEngine, repo: AlertRepository, notifier: Notifier,
-                 *, last_seen: Callable[[], Mapping[str, int]] | None = None) -> None:
+                 *, last_seen: Callable[[], Mapping[str, int]] | None = None,
+                 seasons: Callable[[], Mapping[str, SiteSeason] | None] | None = None) -> None:
+        """``seasons`` returns the site seasons when they changed (else None); it is asked on
+        start and on every tick (:class:`analytics.alerts.seasons.SeasonCalendar`)."""
         self._engine = engine
+        self._seasons = seasons
         self._repo = repo
         self._notifier = notifier
         self._last_seen = last_seen
@@ -114,6 +119,7 @@ class AlertService:
 
     def start(self) -> None:
         """Resume the open alerts of the database, then serve the queue."""
+        self._refresh_seasons()
         self._engine.restore(self._repo.active_alerts())
         self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
         self._thread.start()
@@ -129,6 +135,11 @@ class AlertService:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._notifier.close()
+
+    def _refresh_seasons(self) -> None:
+        fresh = self._seasons() if self._seasons is not None else None
+        if fresh is not None:
+            self._engine.set_seasons(fresh)
 
     def _run(self) -> None:
         while True:
@@ -148,6 +159,7 @@ class AlertService:
         if kind == "readings":
             transitions = engine.observe_many(arg)
         elif kind == "tick":
+            self._refresh_seasons()
             seen = dict(self._last_seen()) if self._last_seen is not None else {}
             transitions = engine.tick(arg, seen)
         elif kind == "water":

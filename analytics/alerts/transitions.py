@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from analytics.alerts.rules import Severity, SubjectType
 from devices.contract import format_ts
 
-__all__ = ["ActiveAlert", "Transition", "TransitionKind"]
+__all__ = ["OUT_OF_SEASON_NOTE", "SYSTEM_NOTES", "ActiveAlert", "Transition", "TransitionKind"]
+
+
+OUT_OF_SEASON_NOTE: Final = "out_of_season"
+"""Audit note of an alert the engine resolved because its field's crop is not in the field."""
+SYSTEM_NOTES: Final = frozenset({OUT_OF_SEASON_NOTE})
+"""Notes the system writes as codes; the pages show them in the reader's language."""
 
 
 class TransitionKind(StrEnum):

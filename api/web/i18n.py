@@ -130,6 +130,9 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "alerts.trail_change": ("状态变化", "Change"),
     "alerts.trail_actor": ("操作人", "By"),
     "alerts.trail_note": ("备注", "Note"),
+    "alerts.sysnote.out_of_season": ("作物不在田（未播种或已收获），系统自动解除",
+                                     "No crop in the field (not sown or harvested): resolved "
+                                     "by the system"),
     "alerts.created": ("（新建）", "(created)"),
     "alerts.system": ("系统", "system"),
     "alerts.note": ("备注（可选）", "Note (optional)"),

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from analytics.alerts.transitions import SYSTEM_NOTES
 from api.deps import DbSession, FieldStaff, Services
 from api.usecases import alerts as uc
 from api.usecases.registry import names, visible_counties, visible_farms, visible_sites
@@ -60,6 +61,7 @@ def alert_page(request: Request, alert_id: AlertId, principal: FieldStaff,
         "farm_name": names(session, Farm, [alert.farm_id]).get(alert.farm_id, ""),
         "county_name": county_names(session, t).get(alert.county_id, alert.county_id),
         "is_collar": device is not None and device.type == "livestock_collar",
+        "system_notes": SYSTEM_NOTES,
         "done": done if done in ("acknowledged", "resolved") else "",
     }, principal=principal, active="/alerts")
 

@@ -62,17 +62,18 @@ def test_thi_pairs_inputs_of_one_record_only(engine: AlertEngine) -> None:
 
 def test_vpd_low_and_high_bands(engine: AlertEngine) -> None:
     assert vpd_kpa(20, 97) < 0.45 < 0.55 < vpd_kpa(20, 70) < 1.4 < 1.6 < vpd_kpa(32, 30)
+    noon = T0 + 3 * HOUR  # 11:00 CST: low VPD is judged 10:00-15:00 only
     out = []
     for i in range(13):  # humid greenhouse for 60 min
-        out += feed(engine, climate(20, 97, T0 + i * 5 * MIN, "greenhouse_climate"))
+        out += feed(engine, climate(20, 97, noon + i * 5 * MIN, "greenhouse_climate"))
     assert [(t.kind, t.rule_id) for t in out] == [(OPENED, "gh.vpd_low")]
-    assert out[0].ts_ms == T0 + 60 * MIN
+    assert out[0].ts_ms == noon + 60 * MIN
     assert out[0].value == pytest.approx(vpd_kpa(20, 97))
     assert "condensation" in out[0].title_en and "饱和差过低" in out[0].title_zh
     out = []
     for i in range(13, 30):  # back in range, then hot and dry for over an hour
         t, rh = (20, 70) if i < 16 else (32, 30)
-        out += feed(engine, climate(t, rh, T0 + i * 5 * MIN, "greenhouse_climate"))
+        out += feed(engine, climate(t, rh, noon + i * 5 * MIN, "greenhouse_climate"))
     assert [(t.kind, t.rule_id) for t in out] == [(RESOLVED, "gh.vpd_low"),
                                                    (OPENED, "gh.vpd_high")]
 

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from analytics.alerts.store import Alert, AlertEvent
+from analytics.alerts.store import SYSTEM_ACTOR, Alert, AlertEvent, AlertRepository
+from analytics.alerts.transitions import OUT_OF_SEASON_NOTE, TransitionKind
 from api.services import ApiServices
 from api.web import LiveSettings, create_web_app
 from api.web.charts import MAX_POINTS
@@ -156,6 +157,20 @@ def test_acknowledge_then_resolve_with_notes_and_audit_trail(client, stack):
                            .order_by(AlertEvent.id)).all()
     assert [(e.from_state, e.to_state, e.note) for e in events[-2:]] == [
         ("open", "acknowledged", "已安排灌溉"), ("acknowledged", "resolved", "已灌溉 30 mm")]
+
+
+def test_system_notes_are_shown_in_the_readers_language(client, stack):
+    """An alert the engine resolved out of season carries a code; the page words it."""
+    sign_in(client, stack.tokens["admin"])
+    alert = _open_alert(stack)
+    repo = AlertRepository(stack.meta.sessions)
+    engine_says = alert.to_transition(TransitionKind.RESOLVED, actor=SYSTEM_ACTOR,
+                                      note=OUT_OF_SEASON_NOTE)
+    assert repo.apply([engine_says])
+    zh = client.get(f"/web/alerts/{alert.id}").text
+    assert "作物不在田（未播种或已收获），系统自动解除" in zh and OUT_OF_SEASON_NOTE not in zh
+    en = client.get(f"/web/alerts/{alert.id}?lang=en").text
+    assert "No crop in the field" in en and OUT_OF_SEASON_NOTE not in en
 
 
 def test_posts_from_another_origin_are_refused(client, stack):
