@@ -96,14 +96,22 @@ def query_hourly(
     agg: Aggregation,
     first_day: date,
     n_days: int,
+    span: tuple[int, int] | None = None,
 ) -> list[SeriesPoint]:
-    """Hourly (epoch-aligned) aggregates of one device's quantity over ``n_days`` CST days."""
+    """Hourly (epoch-aligned) aggregates of one device's quantity over ``n_days`` CST days;
+    only of its readings in ``span`` ``[from, until)`` [UTC ms] when given (the time it stood
+    on the site asking: an hour cut by a move aggregates the site's part of it)."""
     start = cst_midnight_ms(first_day)
+    end = start + n_days * DAY_MS
+    if span is not None:
+        start, end = max(start, span[0]), min(end, span[1])
+        if end <= start:
+            return []
     return store.query(
         RangeQuery(
             quantity=quantity,
             start_ms=start,
-            end_ms=start + n_days * DAY_MS,
+            end_ms=end,
             device_id=device_id,
             every_s=_HOUR_S,
             agg=agg,
@@ -121,8 +129,10 @@ def hourly_per_day(
     how: DayReduction,
     first_day: date,
     n_days: int,
+    span: tuple[int, int] | None = None,
 ) -> FloatArray:
-    """Per-CST-day reduction (``how``) of the hourly ``agg`` aggregates of a quantity."""
+    """Per-CST-day reduction (``how``) of the hourly ``agg`` aggregates of a quantity (of the
+    readings in ``span``, when given: ``query_hourly``)."""
     points = query_hourly(
         store=store,
         device_id=device_id,
@@ -130,6 +140,7 @@ def hourly_per_day(
         agg=agg,
         first_day=first_day,
         n_days=n_days,
+        span=span,
     )
     return per_local_day(
         ts_ms=[p.ts_ms for p in points],
@@ -168,12 +179,14 @@ def series_arrays(points: Sequence[SeriesPoint]) -> tuple[NDArray[np.int64], Flo
 
 @dataclass(frozen=True, slots=True)
 class DailyReader:
-    """Per-CST-day reductions of one device's hourly aggregates."""
+    """Per-CST-day reductions of one device's hourly aggregates (of its readings in ``span``
+    ``[from, until)`` [UTC ms] only, when given)."""
 
     store: TelemetryStore
     device_id: str
     first_day: date
     n_days: int
+    span: tuple[int, int] | None = None
 
     def _per_day(self, quantity: str, agg: Aggregation, how: DayReduction) -> FloatArray:
         return hourly_per_day(
@@ -184,6 +197,7 @@ class DailyReader:
             how=how,
             first_day=self.first_day,
             n_days=self.n_days,
+            span=self.span,
         )
 
     def sum_count(self, quantity: str) -> tuple[FloatArray, FloatArray]:

@@ -162,8 +162,8 @@ def field_irrigation_advice(
     taw = float(
         total_available_water_mm(theta_fc=soil.theta_fc, theta_wp=soil.theta_wp, root_depth_m=zr)
     )
-    p = field.depletion_fraction
     kc = float(kc_series(crop=field.crop, planting_date=field.planting_date, days=[today])[0])
+    p = field.depletion_fraction_for(etc_mm_day=kc * float(balance.et0_mm[-1]))
     state = irrigation_advice(
         site_id=field.site_id,
         day=today,

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 
 from analytics.agronomy import (
     FloatArray,
+    adjusted_depletion_fraction,
     readily_available_water_mm,
     root_zone_depletion_mm,
     total_available_water_mm,
@@ -209,6 +210,8 @@ class BalanceSeries:
     """Total available water TAW [mm] (Eq. 82)."""
     raw_mm: FloatArray
     """Readily available water RAW [mm] (Eq. 83)."""
+    p: FloatArray
+    """Depletion fraction p used each day [-] (tabulated, or adjusted for ETc)."""
     kc: FloatArray
     """Crop coefficient Kc [-]."""
     etc_mm: FloatArray
@@ -250,6 +253,7 @@ def root_zone_balance(
     observed_theta: ArrayLike | None = None,
     gain: float = DEFAULT_GAIN,
     apply_water_stress: bool = True,
+    p_adjust_for_etc: bool = False,
 ) -> BalanceSeries:
     """Daily root-zone depletion with probe nudging — steps 1-6 of the module docstring.
 
@@ -266,6 +270,8 @@ def root_zone_balance(
     :param observed_theta: daily root-zone θobs [m³/m³], NaN where none; None = no probes.
     :param gain: nudging gain k [-].
     :param apply_water_stress: False forces Ks = 1.
+    :param p_adjust_for_etc: adjust p daily for ETc = Kc · ET0, p = p + 0.04 (5 − ETc)
+        clamped to 0.1..0.8 (FAO-56 Table 22 footnote); default False (p as given).
     :raises ValueError: for a non-finite ET0 or an empty series.
     """
     et0 = np.asarray(et0_mm, dtype=np.float64).reshape(-1)
@@ -277,7 +283,9 @@ def root_zone_balance(
     counted = np.where(rain >= SMALL_RAIN_FRACTION * et0, rain, 0.0)
     eff_rain = np.maximum(counted - _as_days(runoff_mm, n), 0.0)
     taw = np.asarray(total_available_water_mm(theta_fc=theta_fc, theta_wp=theta_wp, root_depth_m=zr))
-    raw = np.asarray(readily_available_water_mm(taw_mm=taw, p=p))
+    p_day = (np.asarray(adjusted_depletion_fraction(p_table=p, etc_mm_day=kc_a * et0))
+             if p_adjust_for_etc else np.full(n, float(p)))
+    raw = np.asarray(readily_available_water_mm(taw_mm=taw, p=p_day))
     theta_obs = np.full(n, np.nan) if observed_theta is None else _as_days(observed_theta, n)
     dr_obs = observed_depletion_mm(theta=theta_obs, theta_fc=theta_fc, zr_m=zr, taw_mm=taw)
 
@@ -307,6 +315,7 @@ def root_zone_balance(
         zr_m=zr,
         taw_mm=taw,
         raw_mm=raw,
+        p=p_day,
         kc=kc_a,
         etc_mm=kc_a * et0,
         ks=ks,
@@ -348,17 +357,21 @@ def meter_daily_volume_m3(
     """Daily volume through one meter [m³] from its raw ``volume_m3`` counter readings.
 
     Reads a few days beyond the period on both sides so that day-boundary interpolation
-    (:func:`daily_counter_volume_m3`) has readings to interpolate between.
+    (:func:`daily_counter_volume_m3`) has readings to interpolate between; within the meter's
+    ``span`` only (the time it stood on its site), so water metered elsewhere is not counted.
     """
     margin = _COUNTER_MARGIN_DAYS * DAY_MS
     start = cst_midnight_ms(first_day)
+    lo, hi = start - margin, start + n_days * DAY_MS + margin
+    if meter.span is not None:
+        lo, hi = max(lo, meter.span[0]), min(hi, meter.span[1])
     points = query_raw_all(
         store=store,
         device_id=meter.device_id,
         quantity="volume_m3",
-        start_ms=start - margin,
-        end_ms=start + n_days * DAY_MS + margin,
-    )
+        start_ms=lo,
+        end_ms=hi,
+    ) if hi > lo else []
     ts, values = series_arrays(points)
     return daily_counter_volume_m3(
         ts_ms=ts,
@@ -375,7 +388,8 @@ def probe_daily_theta(
     """Daily mean θ of each probe [m³/m³] (``vwc_pct`` / 100), shape (n_probes, n_days)."""
     rows = np.full((len(probes), n_days), np.nan)
     for j, probe in enumerate(probes):
-        mean_pct, _ = DailyReader(store, probe.device_id, first_day, n_days).mean_count("vwc_pct")
+        mean_pct, _ = DailyReader(store, probe.device_id, first_day, n_days,
+                                  probe.span).mean_count("vwc_pct")
         rows[j] = mean_pct / 100.0
     return rows
 
@@ -454,6 +468,7 @@ def field_water_balance(
         runoff_mm=runoff_mm,
         observed_theta=theta_obs,
         gain=gain,
+        p_adjust_for_etc=field.p_adjust_for_etc,
     )
     return FieldBalance(
         site_id=field.site_id,

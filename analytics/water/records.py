@@ -3,11 +3,13 @@ harvests. Upserted by the daily job (a recomputed day replaces the old one)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from analytics.water.headtail import FieldDayRow
 from devices.registry import utcnow
 from storage.metadata import Base
 
@@ -89,3 +91,26 @@ class HarvestRecord(Base):
     harvested_on: Mapped[date] = mapped_column(Date)
     entered_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def load_field_days(session: Session, site_ids: Collection[str], first_day: date,
+                    last_day: date) -> dict[str, list[FieldDayRow]]:
+    """Stored daily balance rows of ``site_ids`` over ``first_day``..``last_day``, per site,
+    oldest first (the head–tail η's net water, :mod:`analytics.water.headtail`)."""
+    out: dict[str, list[FieldDayRow]] = {s: [] for s in site_ids}
+    if not site_ids:
+        return out
+    rows = session.execute(
+        select(FieldDay.site_id, FieldDay.day, FieldDay.irrigation_mm, FieldDay.irrigation_m3,
+               FieldDay.effective_rain_mm, FieldDay.etc_adj_mm, FieldDay.deep_percolation_mm,
+               FieldDay.depletion_mm, FieldDay.observed_depletion_mm, FieldDay.rain_mm)
+        .where(FieldDay.site_id.in_(list(site_ids)), FieldDay.day >= first_day,
+               FieldDay.day <= last_day)
+        .order_by(FieldDay.site_id, FieldDay.day))
+    for r in rows:
+        out[r.site_id].append(FieldDayRow(
+            day=r.day, irrigation_mm=r.irrigation_mm, irrigation_m3=r.irrigation_m3,
+            effective_rain_mm=r.effective_rain_mm, etc_adj_mm=r.etc_adj_mm,
+            deep_percolation_mm=r.deep_percolation_mm, depletion_mm=r.depletion_mm,
+            observed_depletion_mm=r.observed_depletion_mm, rain_mm=r.rain_mm))
+    return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
-from analytics.agronomy import CropParams
+from analytics.agronomy import CropParams, adjusted_depletion_fraction
 from analytics.water.crop import DEFAULT_ROOT_DEPTH_MIN_M, crop_params
 from analytics.water.soil import LOESS_SILT_LOAM, SoilProperties, soil_from_attributes
 from devices.catalogue import DEVICE_TYPES
@@ -99,6 +99,8 @@ class ProbeSpec:
 
     device_id: str
     depth_cm: float
+    span: tuple[int, int] | None = None
+    """``[from, until)`` [UTC ms]: read only while it stood on the field (None: always)."""
 
     @classmethod
     def from_device(cls, device: Device) -> ProbeSpec:
@@ -123,6 +125,8 @@ class FlowMeterSpec:
     source_site_id: str | None = None
     county: str = ""
     rollover_m3: float | None = None
+    span: tuple[int, int] | None = None
+    """``[from, until)`` [UTC ms]: read only while it stood on ``site_id`` (None: always)."""
 
     @classmethod
     def from_device(cls, device: Device) -> FlowMeterSpec:
@@ -158,6 +162,10 @@ class FieldSpec:
     """Maximum root depth [m]; ``None`` = the lower bound of the crop's Table 22 range."""
     p: float | None = None
     """Depletion fraction [-]; ``None`` = the crop's Table 22 value."""
+    p_adjust_for_etc: bool = False
+    """Adjust p daily for the evaporative demand, p = p + 0.04 (5 − ETc) clamped to 0.1..0.8
+    (FAO-56 Table 22 footnote). Default False: p as tabulated (valid for ETc ≈ 5 mm/day),
+    the behaviour before the option existed; site attribute ``p_adjust_for_etc``."""
     probes: tuple[ProbeSpec, ...] = ()
     meters: tuple[FlowMeterSpec, ...] = field(default=())
 
@@ -176,13 +184,22 @@ class FieldSpec:
         """p [-]: explicit, else FAO-56 Table 22."""
         return self.crop.p if self.p is None else self.p
 
+    def depletion_fraction_for(self, *, etc_mm_day: float) -> float:
+        """p [-] on a day of crop ET ``etc_mm_day`` [mm/day]: :attr:`depletion_fraction`,
+        adjusted per FAO-56 Table 22 footnote when :attr:`p_adjust_for_etc` is set."""
+        if not self.p_adjust_for_etc:
+            return self.depletion_fraction
+        return float(adjusted_depletion_fraction(p_table=self.depletion_fraction,
+                                                 etc_mm_day=etc_mm_day))
+
     @classmethod
     def from_site(cls, site: Site) -> FieldSpec:
         """From a field/greenhouse site and its devices (probes, field flow meters).
 
         Needs ``area_mu``, ``crop`` and ``planting_date``; soil from the attributes (see
         :func:`~analytics.water.soil.soil_from_attributes`); attributes ``root_depth_min_m``,
-        ``root_depth_max_m`` and ``p`` override the defaults.
+        ``root_depth_max_m`` and ``p`` override the defaults; ``p_adjust_for_etc`` (bool) turns
+        on FAO-56's daily adjustment of p.
         """
         if site.area_mu is None or site.crop is None or site.planting_date is None:
             raise ValueError(f"site {site.id} needs area_mu, crop and planting_date")
@@ -199,6 +216,7 @@ class FieldSpec:
             zr_min_m=_float_attr(attrs, "root_depth_min_m", DEFAULT_ROOT_DEPTH_MIN_M),
             zr_max_m=None if zr_max is None else float(zr_max),
             p=None if p is None else float(p),
+            p_adjust_for_etc=bool(attrs.get("p_adjust_for_etc", False)),
             probes=tuple(ProbeSpec.from_device(d) for d in devices if d.type == "soil_moisture"),
             meters=tuple(
                 FlowMeterSpec.from_device(d)

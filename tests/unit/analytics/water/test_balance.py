@@ -201,3 +201,20 @@ def test_field_balance_rejects_gaps_in_days(store):
                       solar_mj_m2_day=None, rain_mm=None) for d in (1, 3)]
     with pytest.raises(ValueError, match="consecutive"):
         field_water_balance(store=store, field=field, weather=w)
+
+
+def test_p_adjusted_for_etc_is_an_option_off_by_default():
+    # FAO-56 Table 22 footnote: p = p_table + 0.04 (5 − ETc), 0.1 ≤ p ≤ 0.8. Kc 1, ET0 8 and
+    # 2: ETc 8 -> p = 0.5 − 0.12 = 0.38, ETc 2 -> p = 0.62; TAW = 1000·0.16·1 = 160 mm.
+    from analytics.water import BalanceSeries
+    from analytics.water import root_zone_balance as rzb
+
+    def run(adjust: bool) -> BalanceSeries:
+        return rzb(et0_mm=[8.0, 2.0], kc=1.0, rain_mm=0.0, irrigation_mm=0.0, zr_m=1.0,
+                   theta_fc=0.28, theta_wp=0.12, p=0.5, p_adjust_for_etc=adjust)
+
+    plain = run(False)
+    assert plain.p.tolist() == [0.5, 0.5] and plain.raw_mm.tolist() == pytest.approx([80, 80])
+    adjusted = run(True)
+    assert adjusted.p.tolist() == pytest.approx([0.38, 0.62])
+    assert adjusted.raw_mm.tolist() == pytest.approx([60.8, 99.2])
