@@ -217,3 +217,15 @@ def test_hourly_et0_full_day_series():
     assert et0.shape == (24,)
     assert np.all(np.isfinite(et0))
     assert et0[12] > 0.3 > et0[0]
+
+
+def test_hourly_et0_is_the_same_on_a_utc_and_a_cst_clock():
+    # 07:00-08:00 CST = 23:00-24:00 UTC the day before at 112° E: the sun is up (Ra 2.006,
+    # see test_radiation), so G = 0.1 Rn and Rs/Rso is measured. Before the hour angle was
+    # wrapped, the UTC clock put the hour at night (|ω| > ωs): G = 0.5 Rn, Rs/Rso = 0.8.
+    hour = {"t_c": 18.0, "rh_pct": 60.0, "wind_2m_m_s": 2.0, "solar_rad_mj_m2_h": 0.9,
+            "lat_deg": 38.0, "lon_deg": 112.0, "elevation_m": 1100.0, "day_of_year": 171}
+    cst = et0_hourly_mm(**hour, tz_lon_deg=120.0, hour_mid=7.5)
+    utc = et0_hourly_mm(**hour, tz_lon_deg=0.0, hour_mid=23.5)
+    assert utc == pytest.approx(cst, abs=1e-9)
+    assert cst > 0.05
