@@ -1,9 +1,10 @@
 """paho-mqtt subscriber: QoS 1, persistent session, manual acknowledgements.
 
-Callbacks only enqueue; they never block on I/O and never raise. Library types stop here: the
-queue carries ``(topic, payload, AckToken)``. After a reconnect the broker redelivers every
-unacknowledged message, so tokens of an older connection are never acknowledged (their packet
-ids may have been reused).
+Callbacks only enqueue; they never block on I/O and never raise. A message with the RETAIN
+flag (a retained replay on subscribing, not new input) is acknowledged and dropped. Library
+types stop here: the queue carries ``(topic, payload, AckToken)``. After a reconnect the broker
+redelivers every unacknowledged message, so tokens of an older connection are never
+acknowledged (their packet ids may have been reused).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class MqttSourceConfig:
     tls_ca_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    unsubscribe: bool = False
+    """Unsubscribe from ``topics`` on connecting instead (adopting an orphaned session: its
+    queued messages still arrive, new ones go to the other members of the shared group)."""
 
 
 Message = tuple[str, bytes, AckToken]
@@ -63,6 +67,8 @@ class MqttSource:
         self._config = config
         self._out = out
         self._generation = 0
+        self.retained_ignored = 0
+        """Retained replays released without being processed (see ``_on_message``)."""
         self._lock = threading.Lock()
         self.connected = threading.Event()
         v5 = config.protocol == mqtt.MQTTv5
@@ -124,9 +130,14 @@ class MqttSource:
             return
         with self._lock:
             self._generation += 1
-        client.subscribe([(t, 1) for t in self._config.topics])
-        log.info("MQTT connected to %s:%d, subscribed to %s", self._config.host,
-                 self._config.port, ", ".join(self._config.topics))
+        if self._config.unsubscribe:
+            client.unsubscribe(list(self._config.topics))
+        else:
+            client.subscribe([(t, 1) for t in self._config.topics])
+        log.info("MQTT connected to %s:%d as %s, %s %s", self._config.host, self._config.port,
+                 self._config.client_id,
+                 "unsubscribed from" if self._config.unsubscribe else "subscribed to",
+                 ", ".join(self._config.topics))
         self.connected.set()
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
@@ -135,4 +146,12 @@ class MqttSource:
         log.warning("MQTT disconnected: %s (reconnecting)", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:
+            # RETAIN 1 only marks a replay on (re)subscribing (MQTT 3.1.1 §3.3.1.3; live and
+            # queued messages arrive with 0): its data was input when first published, so it
+            # is released at once and neither decoded nor counted.
+            self.retained_ignored += 1
+            if msg.qos == 1:
+                self._client.ack_many([msg.mid])
+            return
         self._out.put((msg.topic, bytes(msg.payload), AckToken(self._generation, msg.mid, msg.qos)))

@@ -3,11 +3,15 @@
 One file per batch, named by a growing sequence number, written to a temp name, fsync'd and
 renamed (so a crash leaves either the whole file or nothing), then the folder is fsync'd.
 Replay goes oldest first. Total size is bounded: ``append`` raises ``SpoolFull`` past it,
-and the caller then stops acknowledging so the broker keeps the messages.
+and the caller then stops acknowledging so the broker keeps the messages. A write the disk
+refuses (``ENOSPC``, ``EDQUOT``, ``EIO``, a read-only file system, ...) is the same
+condition: the partial file is removed and ``append`` raises ``SpoolFull`` (``disk_error``
+set), so the caller applies the same backpressure instead of failing on every retry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -24,7 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class SpoolFull(Exception):
-    """The spool reached its size bound."""
+    """The spool cannot take the batch: its size bound, or the disk refused the write."""
+
+    def __init__(self, message: str, *, disk_error: OSError | None = None) -> None:
+        super().__init__(message)
+        self.disk_error = disk_error
 
 
 def _encode(readings: Sequence[Reading]) -> bytes:
@@ -85,7 +93,11 @@ class Spool:
             if self._bytes + len(data) > self._max_bytes:
                 raise SpoolFull(f"spool at {self._bytes} of {self._max_bytes} bytes")
             final = self._dir / f"{self._next:016d}{_SUFFIX}"
-            _write_durably(final, data)
+            try:
+                _write_durably(final, data)
+            except OSError as exc:
+                raise SpoolFull(f"spool write refused by the disk ({exc.strerror or exc}) at "
+                                f"{self._bytes} bytes in {self._dir}", disk_error=exc) from exc
             self._files.append(final)
             self._next += 1
             self._bytes += len(data)
@@ -131,13 +143,21 @@ class Spool:
 
 
 def _write_durably(final: Path, data: bytes) -> None:
-    """Write to a temp name, fsync, rename over ``final``, fsync the folder."""
+    """Write to a temp name, fsync, rename over ``final``, fsync the folder.
+
+    On an error the temp file is removed (``final`` is untouched) and the error raised.
+    """
     tmp = final.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.rename(final)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.rename(final)
+    except OSError:
+        with contextlib.suppress(OSError):  # a read-only file system refuses this too
+            tmp.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(final.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -57,7 +57,15 @@ class IngestWorker:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_interval_s: float = 1.0,
         retry_interval_s: float = 1.0,
+        identity: str | None = None,
+        on_start: Callable[[], object] | None = None,
+        on_stop: Callable[[], object] | None = None,
     ) -> None:
+        """``identity`` names the worker (MQTT client id, spool, counters row); ``on_start``
+        runs once connected threads are up, ``on_stop`` after the worker stopped."""
+        self.identity = identity
+        self._on_start = on_start
+        self._on_stop = on_stop
         self._source = source
         self._inbox = inbox
         self._pipeline = pipeline
@@ -107,6 +115,8 @@ class IngestWorker:
         for t in self._threads:
             t.start()
         self._source.start()
+        if self._on_start is not None:
+            self._on_start()
 
     def wait_idle(self, quiet_s: float = 0.5, timeout_s: float = 15.0) -> bool:
         """Wait until nothing has arrived for ``quiet_s`` and all is acknowledged [s].
@@ -125,11 +135,12 @@ class IngestWorker:
             time.sleep(0.05)
         return False
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 30.0) -> bool:
         """Flush everything received so far, acknowledge it, disconnect, close the sink.
 
         If that takes longer than ``timeout_s`` (store down and spool full), the rest is
-        abandoned unacknowledged: the broker redelivers it to the next worker.
+        abandoned unacknowledged: the broker redelivers it to the next worker. Returns True
+        when nothing was abandoned.
         """
         self._stopping.set()
         deadline = time.monotonic() + timeout_s
@@ -143,6 +154,9 @@ class IngestWorker:
                 t.join(5.0)
         self._source.stop()
         self._sink.close()
+        if self._on_stop is not None:
+            self._on_stop()
+        return not self._abandon.is_set()
 
     # -- decode side --
 
