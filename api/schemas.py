@@ -54,6 +54,10 @@ class SiteIn(BaseModel):
                                   le=SITE_LIMITS["lon_deg"][1])
     elevation_m: float | None = Field(default=None, ge=SITE_LIMITS["elevation_m"][0],
                                       le=SITE_LIMITS["elevation_m"][1])
+    irrigation_method: str | None = Field(
+        default=None, pattern=r"^(sprinkler|micro|low_pressure_pipe|surface|rainfed)$",
+        description="喷灌 sprinkler, 微灌/滴灌 micro, 低压管灌 low_pressure_pipe (高效节水), "
+                    "畦灌/沟灌/漫灌 surface, 雨养 rainfed")
 
 
 class SiteOut(SiteIn):
@@ -97,19 +101,59 @@ class TelemetryOut(BaseModel):
 
 
 class DeadLetterOut(BaseModel):
+    """One refused message: its main reason, every refusal by reason (``counts``), the device
+    it is attributed to (``claimed_by_topic``: only the topic names it), an excerpt."""
+
     id: int
     received_at: datetime
     reason: str
     detail: str
     topic: str
     device_id: str | None
+    farm_id: str | None
+    claimed_by_topic: bool
     quantity: str | None
+    refused: int
+    counts: dict[str, int]
     payload_excerpt: str
+    replayable: bool
+    replayed_at: datetime | None
+
+
+class ReplayAreaOut(BaseModel):
+    """What the replay area holds [messages, bytes], its bounds, and how many were evicted."""
+
+    messages: int
+    bytes: int
+    max_messages: int
+    max_bytes: int
+    evicted: int
 
 
 class DeadLettersOut(BaseModel):
     counts_by_reason: dict[str, int]
+    replay_area: ReplayAreaOut | None
     items: list[DeadLetterOut]
+
+
+class ReplayIn(BaseModel):
+    """Which kept dead letters to replay: every given condition holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=32)
+    device_id: str | None = Field(default=None, max_length=128)
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(default=10_000, ge=1, le=100_000)
+
+
+class ReplayOut(BaseModel):
+    """Messages replayed (stored now, gone from the replay area) and still refused (kept)."""
+
+    replayed: int
+    still_refused: int
+    readings_stored: int
+    still_refused_by_reason: dict[str, int]
 
 
 class FarmPatch(BaseModel):
@@ -135,6 +179,7 @@ class SitePatch(BaseModel):
     lat_deg: float | None = None
     lon_deg: float | None = None
     elevation_m: float | None = None
+    irrigation_method: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 

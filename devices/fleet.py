@@ -40,6 +40,7 @@ FARM_FIELDS: Final = frozenset({"name", "township"})
 """What an operator may correct on a farm (its county is its identity in the plan's figures)."""
 
 SITE_FIELDS: Final = frozenset({"name", "area_mu", "head_count", "crop", "species",
+                                "irrigation_method",
                                 "planting_date", "lat_deg", "lon_deg", "elevation_m",
                                 "attributes"})
 """What an operator may correct on a site (its kind and farm are fixed)."""

@@ -24,6 +24,7 @@ from devices.registry import (
     Device,
     DevicePlacement,
     Farm,
+    IrrigationMethod,
     Site,
     SiteKind,
     bump_version,
@@ -131,6 +132,8 @@ def _check_text(field: str, value: str | None) -> None:
     lo, hi = _TEXT_LIMITS[field]
     if (value is None and lo > 0) or (value is not None and not lo <= len(value) <= hi):
         raise InvalidField(field, f"{field} needs {lo} to {hi} characters")
+    if value is not None and "\x00" in value:  # PostgreSQL's text cannot hold it
+        raise InvalidField(field, f"{field} holds a NUL character")
 
 
 def check_farm(farm: Farm) -> None:
@@ -149,6 +152,10 @@ def check_site(site: Site) -> None:
         raise InvalidField("kind", f"unknown site kind {site.kind!r}")
     for field in ("name", "crop", "species"):
         _check_text(field, getattr(site, field))
+    method = site.irrigation_method
+    if method is not None and method not in set(IrrigationMethod):
+        raise InvalidField("irrigation_method", f"unknown irrigation method {method!r}: one of "
+                           + ", ".join(m.value for m in IrrigationMethod))
     for field, (lo, hi) in SITE_LIMITS.items():
         value = getattr(site, field)
         if value is not None and not lo <= value <= hi:

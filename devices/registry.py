@@ -44,6 +44,23 @@ class SiteKind(StrEnum):
     WATER_SOURCE = "water_source"
 
 
+class IrrigationMethod(StrEnum):
+    """How a field is irrigated (site attribute ``irrigation_method``). 高效节水灌溉 are
+    喷灌, 微灌 (incl. 滴灌) and 管道输水灌溉 (低压管灌): GB/T 50363-2018 节水灌溉工程技术
+    标准; surface (畦灌/沟灌/漫灌) is not, however well metered."""
+
+    SPRINKLER = "sprinkler"  # 喷灌
+    MICRO = "micro"  # 微灌/滴灌
+    LOW_PRESSURE_PIPE = "low_pressure_pipe"  # 低压管灌
+    SURFACE = "surface"  # 畦灌/沟灌/漫灌 (flood)
+    RAINFED = "rainfed"  # 雨养, not irrigated
+
+
+HIGH_EFFICIENCY_IRRIGATION = frozenset({IrrigationMethod.SPRINKLER, IrrigationMethod.MICRO,
+                                        IrrigationMethod.LOW_PRESSURE_PIPE})
+"""The methods 高效节水灌溉面积 counts."""
+
+
 class County(Base):
     """A county-level unit (县/市/区) of the city."""
 
@@ -89,6 +106,8 @@ class Site(Base):
     lat_deg: Mapped[float | None] = mapped_column(Float, default=None)
     lon_deg: Mapped[float | None] = mapped_column(Float, default=None)
     elevation_m: Mapped[float | None] = mapped_column(Float, default=None)
+    irrigation_method: Mapped[str | None] = mapped_column(String(32), default=None)
+    """An :class:`IrrigationMethod` value (fields); None = not declared."""
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 

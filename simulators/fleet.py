@@ -64,6 +64,8 @@ BEHIND_GATEWAY = frozenset({"livestock_collar", "barn_climate"})
 SHORT = {"soil_moisture": "sm", "greenhouse_climate": "gh", "weather_station": "ws",
          "livestock_collar": "col", "barn_climate": "barn", "flow_meter": "fm"}
 CROPS = ("maize", "millet", "potato")
+IRRIGATION = ("surface", "low_pressure_pipe", "micro")
+"""Irrigation method of fields f1..f3 (f1: flood, not 高效节水; f3 has no meter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ def _site_rows(farm_id: str, county_id: str, seed: int) -> list[Site]:
                           name=f"{n}号地块", area_mu=float(area), crop=CROPS[n - 1],
                           planting_date=date(datetime.now(UTC).year, 5, 1),
                           lat_deg=loc.lat_deg + n * 0.01, lon_deg=loc.lon_deg + n * 0.01,
-                          elevation_m=loc.elevation_m,
+                          elevation_m=loc.elevation_m, irrigation_method=IRRIGATION[n - 1],
                           attributes={"theta_fc": 0.28, "theta_wp": 0.12}))
     for n in (1, 2):
         sites.append(Site(id=f"{farm_id}-g{n}", farm_id=farm_id, kind="greenhouse",

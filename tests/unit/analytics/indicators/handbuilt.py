@@ -17,6 +17,8 @@ Shuocheng (朔城区)
   barn-b1 @B1 silent             col-1, col-2 @B1 96/96, col-3 @B1 silent, gw-b1 gateway
   fm-w1  @W1  source, 144/144, counter +10 m³ per report
   fm-f1  @F1  field of W1, 144/144, counter +7 m³ per report
+  F1's stored FAO-56 balance (field_days): CST 2025-05-31 Dr 40 mm; 06-01 and 06-02 the
+  meter's 671.3 + 329.7 m³ (10.07 + 4.95 mm on 100 亩), no deep percolation (Dr 40 mm)
 Huairen (怀仁市)
   farm h1, township H1: field HF1 200 亩, water source HW1
   sm-hf1 @HF1 96/96   fm-hw1 @HW1 source 144/144   fm-hf1 @HF1 field of HW1, silent
@@ -25,13 +27,14 @@ Huairen (怀仁市)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.indicators.reference import Denominators, parse_sector_weights
+from analytics.water.records import FieldDay
 from devices.provisioning import create_farm, create_site
 from devices.registry import Device, Farm, Site, seed_counties
 from farmtel.migrate import upgrade_schema
@@ -101,6 +104,20 @@ def build_registry(s: Session) -> None:
     _device(s, "fm-hw1", "flow_meter", "HW1", attributes={"role": "source"})
     _device(s, "fm-hf1", "flow_meter", "HF1",
             attributes={"role": "field", "source_site_id": "HW1"})
+    s.flush()
+    for day, m3 in ((date(2025, 5, 31), 0.0), (date(2025, 6, 1), 671.3),
+                    (date(2025, 6, 2), 329.7)):
+        s.add(field_day("F1", day, irrigation_m3=m3, area_mu=100.0))
+
+
+def field_day(site: str, day: date, *, irrigation_m3: float, area_mu: float,
+              deep_percolation_mm: float = 0.0, depletion_mm: float = 40.0) -> FieldDay:
+    """A stored balance day of a field: ET0 5, Kc 1, no rain."""
+    return FieldDay(site_id=site, day=day, station_id="ws", et0_mm=5.0, et0_method="pm",
+                    kc=1.0, etc_mm=5.0, etc_adj_mm=5.0, rain_mm=0.0, effective_rain_mm=0.0,
+                    irrigation_mm=irrigation_m3 / (area_mu * 2 / 3), irrigation_m3=irrigation_m3,
+                    deep_percolation_mm=deep_percolation_mm, depletion_mm=depletion_mm,
+                    observed_depletion_mm=None, taw_mm=160.0, raw_mm=80.0, root_depth_m=1.0)
 
 
 PLACES = {  # device -> (type, site, farm, county, quantity, interval [s])
