@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -24,18 +24,24 @@ from analytics.water import (
     DailyWeather,
     FieldBalance,
     FieldSpec,
+    FlowMeterSpec,
     IrrigationAdvice,
+    ProbeSpec,
     StationSpec,
     field_irrigation_advice,
     field_water_balance,
     station_daily_weather,
 )
 from analytics.water.records import FieldAdvice, FieldDay, StationDay
+from devices.placements import OPEN_END_MS, placed_on
 from devices.registry import Device, Farm, Site, live_device
-from storage.clock import cst_midnight_ms, cst_today
+from storage.clock import DAY_MS, cst_midnight_ms, cst_today
 from storage.telemetry import TelemetryStore
 
 log = logging.getLogger(__name__)
+_PLACED_LEAD_MS = 7 * DAY_MS
+"""Devices placed this long before a balance's first day count (more than the days a flow
+meter's counter is read before it, ``balance.meter_daily_volume_m3``)."""
 
 
 @dataclass
@@ -70,6 +76,23 @@ def _station_for(site: Site, stations: list[tuple[StationSpec, str]]) -> Station
         return same_farm[0]
     same_county = [s for s, _ in stations if s.county == site.farm.county_id]
     return same_county[0] if same_county else None
+
+
+def field_spec(session: Session, site: Site, first: date) -> FieldSpec:
+    """The field's spec (``FieldSpec.from_site``) with the probes and field meters that stood
+    on it since ``first`` (and a week before, for the counters), each read only for its time
+    there (placement history: a device moved between fields counts on each for its own time,
+    a retired one until its retirement)."""
+    spec = FieldSpec.from_site(site)
+    start = cst_midnight_ms(first) - _PLACED_LEAD_MS
+    placed = placed_on(session, spec.site_id, start, OPEN_END_MS, ("soil_moisture", "flow_meter"))
+    probes = tuple(replace(ProbeSpec.from_device(p.device), span=span)
+                   for p in placed if p.device.type == "soil_moisture" for span in p.spans)
+    meters = tuple(replace(FlowMeterSpec.from_device(p.device), site_id=spec.site_id, span=span)
+                   for p in placed if p.device.type == "flow_meter"
+                   and (p.device.attributes or {}).get("role", "field") == "field"
+                   for span in p.spans)
+    return replace(spec, probes=probes, meters=meters)
 
 
 def _save_station_days(session: Session, station: StationSpec,
@@ -142,7 +165,7 @@ def _run_field(session: Session, store: TelemetryStore, site: Site,
                first: date, today: date, run: FieldWaterRun) -> str | None:
     """Balance and advice of one field; returns why it was skipped, or None."""
     try:
-        spec = FieldSpec.from_site(site)
+        spec = field_spec(session, site, first)
     except (ValueError, KeyError) as exc:
         return str(exc)
     station = _station_for(site, stations)
