@@ -103,6 +103,8 @@ pids_in_chroot() {
 
 cleanup() {
     local status=$? pids i
+    # apt's own log of what dpkg printed (make test installs the servers with -qq >/dev/null)
+    [ ! -f "$DIR/var/log/apt/term.log" ] || cp "$DIR/var/log/apt/term.log" "$LOG_DIR/apt-term.log"
     pids=$(pids_in_chroot)
     if [ -n "$pids" ]; then
         note "stopping processes left in the chroot: $(echo $pids)"
