@@ -184,3 +184,35 @@ def test_dead_letters_keep_text_postgresql_refuses(sessions):
         row = s.scalars(select(DeadLetter)).one()
     assert row.device_id == "sm\\x00-9"
     assert row.detail == "sm\\x00-9 is not registered"
+
+
+def test_large_messages_are_decoded_a_bounded_amount_per_batch(tmp_path):
+    """A flood of large messages does not hold back the small ones of other devices; each
+    topic keeps its order, and every refusal is counted once the queue is worked off."""
+    from devices.contract import telemetry_topic
+    from ingest.decode import DecodePolicy, MessageDecoder
+    from ingest.pipeline import LARGE_BYTES_PER_BATCH, LARGE_MESSAGE_BYTES
+    from tests.unit.ingest._support import DEVICES
+
+    pipe: IngestPipeline[str] = IngestPipeline(MessageDecoder(DEVICES.get, DecodePolicy()),
+                                               clock_ms=lambda: NOW_MS, monotonic=Clock())
+    flood_topic = telemetry_topic("farm-b", "col-9")
+    big = orjson.dumps({"records": [record(NOW_MS - 10_000 + i, i, {"body_temp_c": 99.0})
+                                    for i in range(900)]})
+    assert LARGE_MESSAGE_BYTES <= len(big) < LARGE_BYTES_PER_BATCH < 2 * len(big)
+    for i in range(6):
+        pipe.submit(flood_topic, big, f"big-{i}")
+    pipe.submit(flood_topic, orjson.dumps(record(NOW_MS - 1_000, 1, {"body_temp_c": 38.5})),
+                "after-big")  # same topic: waits its turn
+    pipe.submit(TOPIC, good(2), "small")  # another device: decoded at once
+    assert pipe.pending_messages == 8 and pipe.pending_readings == 2
+    first = pipe.take_batch()
+    assert first is not None
+    assert first.tokens == ["small", "big-0", "big-1"]
+    tokens = list(first.tokens)
+    while (batch := pipe.take_batch()) is not None:
+        tokens += batch.tokens
+    assert tokens[3:] == ["big-2", "big-3", "big-4", "big-5", "after-big"]
+    assert pipe.pending_messages == 0
+    assert pipe.metrics.rejected == {"out_of_range": 6 * 900}
+    assert pipe.metrics.readings_decoded == 3
