@@ -39,6 +39,7 @@ class IngestMetrics:
     readings_refused_by_store: int = 0
     readings_stored: int = 0
     duplicate_records: int = 0
+    duplicate_readings: int = 0  # readings the store already held with the same value
     rejected: Counter[str] = field(default_factory=Counter)
     batches_written: int = 0
     batches_spooled: int = 0
@@ -49,6 +50,7 @@ class IngestMetrics:
     spool_peak_bytes: int = 0
     spool_batches: int = 0
     spool_full: bool = False
+    replay_evicted: int = 0  # replayable dead letters evicted from the full replay area
     last_batch_latency_ms: float = 0.0
     max_batch_latency_ms: float = 0.0
     batch_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -72,6 +74,7 @@ class IngestMetrics:
             "readings_accepted": self.readings_accepted,
             "readings_stored": self.readings_stored,
             "duplicate_records": self.duplicate_records,
+            "duplicate_readings": self.duplicate_readings,
             "rejected": dict(self.rejected),
             "rejected_total": sum(self.rejected.values()),
             "batches_written": self.batches_written,
@@ -83,6 +86,7 @@ class IngestMetrics:
             "spool_peak_bytes": self.spool_peak_bytes,
             "spool_batches": self.spool_batches,
             "spool_full": self.spool_full,
+            "replay_evicted": self.replay_evicted,
             "last_batch_latency_ms": round(self.last_batch_latency_ms, 3),
             "max_batch_latency_ms": round(self.max_batch_latency_ms, 3),
         }

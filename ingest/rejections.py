@@ -28,6 +28,8 @@ class Reason(StrEnum):
     BAD_UNIT = "bad_unit"
     OUT_OF_RANGE = "out_of_range"
     STORE_REJECTED = "store_rejected"
+    CONFLICTING_VALUE = "conflicting_value"  # another value stands for device, quantity, ts
+    STORE_TYPE_CONFLICT = "store_type_conflict"  # the store holds the quantity as another type
 
 
 REPLAYABLE: frozenset[Reason] = frozenset({

@@ -2,7 +2,11 @@
 
 A batch counts as written once every reading it carried is durable: written to the store, or
 appended to the on-disk spool while the store is unavailable. A batch the store refuses as
-such is retried reading by reading, and the refused readings are dead-lettered. When the
+such is retried reading by reading, and the refused readings are dead-lettered. Readings the
+store refuses one by one while writing the rest (a value conflicting with the one that stands,
+a type conflict: ``storage.telemetry.WriteResult``) are dead-lettered with their reason, and
+identical repeats are counted as duplicates (``duplicate_readings``), so ``readings_stored``
+is exactly what the store holds anew. When the
 spool is full too, ``write`` returns False, the batch is kept, and the broker holds the rest
 (backpressure). ``housekeep`` replays the spool into the store, oldest first.
 
@@ -16,6 +20,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from ingest.deadletters import (
     DeadLetterStore,
     PendingDeadLetter,
@@ -27,7 +33,15 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import Batch
 from ingest.rejections import Reason, Rejection
 from ingest.spool import Spool, SpoolFull
-from storage.telemetry import Reading, StoreRejected, StoreUnavailable, TelemetryStore
+from storage.telemetry import (
+    Reading,
+    Refusal,
+    Refused,
+    StoreRejected,
+    StoreUnavailable,
+    TelemetryStore,
+    WriteResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +93,7 @@ class SpooledStoreSink:
         readings = batch.readings
         if len(self._spool) == 0:
             try:
-                self._store.write(readings)
+                result = self._store.write(readings)
             except StoreUnavailable as exc:
                 m.store_failures += 1
                 log.warning("store unavailable, spooling %d readings: %s", len(readings), exc)
@@ -90,7 +104,7 @@ class SpooledStoreSink:
                     return True
             else:
                 m.batches_written += 1
-                m.readings_stored += len(readings)
+                self._count(result, batch.dead)
                 self._spool_has_room()
                 return True
         try:
@@ -131,15 +145,42 @@ class SpooledStoreSink:
             return []
         for i, r in enumerate(readings):
             try:
-                self._store.write([r])
+                result = self._store.write([r])
             except StoreRejected as one_exc:
                 self._dead_letter_refused(r, one_exc, dead)
             except StoreUnavailable:
                 m.store_failures += 1
                 return readings[i:]
             else:
-                m.readings_stored += 1
+                self._count(result, dead)
         return []
+
+    def _count(self, result: WriteResult, dead: list[PendingDeadLetter]) -> None:
+        """Count what the store did with a batch, exactly; its refusals become dead letters,
+        one per device and reason (the reason counts stay per reading): a conflicting value
+        carries the value that stands and the refused one, a type conflict the readings whole
+        (replayable once the store's type is fixed)."""
+        m = self.metrics
+        m.readings_stored += result.stored
+        m.duplicate_readings += result.duplicates
+        if not result.refused:
+            return
+        m.readings_refused_by_store += len(result.refused)
+        groups: dict[tuple[str, Refused], list[Refusal]] = {}
+        for refusal in result.refused:
+            groups.setdefault((refusal.reading.device_id, refusal.why), []).append(refusal)
+        for (_, why), refusals in groups.items():
+            readings = [f.reading for f in refusals]
+            topic, payload = replay_message(readings)
+            if why is Refused.CONFLICTING_VALUE:
+                payload = orjson.dumps([
+                    {"device_id": f.reading.device_id, "quantity": f.reading.quantity,
+                     "ts_ms": f.reading.ts_ms, "seq": f.reading.seq,
+                     "stored_value": f.stored_value, "refused_value": f.reading.value}
+                    for f in refusals])
+            rejections = [Rejection(Reason(why.value), f.detail[:400], topic,
+                                    f.reading.device_id, f.reading.quantity) for f in refusals]
+            dead_letter(rejections, payload, m.rejected, self._log, dead, topic=topic)
 
     def _dead_letter_refused(self, reading: Reading, exc: StoreRejected,
                              dead: list[PendingDeadLetter]) -> None:
@@ -167,19 +208,20 @@ class SpooledStoreSink:
             if item is None:
                 break
             path, readings = item
+            dead: list[PendingDeadLetter] = []
             try:
-                self._store.write(readings)
+                result = self._store.write(readings)
             except StoreUnavailable:
                 break
             except StoreRejected as exc:
-                dead: list[PendingDeadLetter] = []
                 left = self._write_one_by_one(readings, exc, dead)
                 self._write_dead_letters(dead)
                 if left:  # the store went away halfway: keep only the rest, in place
                     self._spool.replace(path, left)
                     break
             else:
-                m.readings_stored += len(readings)
+                self._count(result, dead)
+                self._write_dead_letters(dead)
             self._spool.remove(path)
             m.batches_replayed += 1
             moved += 1

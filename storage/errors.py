@@ -3,12 +3,17 @@
 Every package raises these (or subclasses of them) for a caller's mistake; the API maps each
 kind to one HTTP status for the JSON routes and the pages alike (``NotFound`` 404, ``Conflict``
 409, ``InvalidInput`` 422, ``OutOfScope`` 403). The message is for people and may be shown.
-Store outages are ``storage.telemetry.StoreUnavailable`` (503), not domain errors.
+Store failures are not domain errors: ``StoreError`` (503) and its kinds ``StoreUnavailable``
+and ``StoreRejected``, defined with the store contract (``storage.telemetry``) and re-exported
+here; every transport failure of a store (refused connection, timeout, 5xx) is one of them.
 """
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "DomainError", "InvalidInput", "NotFound", "OutOfScope"]
+from storage.telemetry import StoreError, StoreRejected, StoreUnavailable
+
+__all__ = ["Conflict", "DomainError", "InvalidInput", "NotFound", "OutOfScope", "StoreError",
+           "StoreRejected", "StoreUnavailable"]
 
 
 class DomainError(Exception):

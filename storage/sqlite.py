@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from itertools import starmap
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from storage.clock import SECOND_MS, now_ms
 from storage.naming import check_id, check_quantity, storable_quantity
 from storage.rollups import Maintenance, Retention, late_marks, plan, reduce, rollups_may_answer
 from storage.telemetry import (
+    TIME_MAX_MS,
+    TIME_MIN_MS,
     Aggregation,
     ClosedOnExit,
     RangeQuery,
@@ -37,7 +40,10 @@ from storage.telemetry import (
     SeriesPoint,
     StoreRejected,
     StoreUnavailable,
+    WriteResult,
+    clamp_range,
     finite_value,
+    first_wins,
 )
 
 # The columns in ``Reading``'s field order: readings are bound and rows read back positionally.
@@ -75,6 +81,7 @@ ON CONFLICT (device_id, quantity) DO UPDATE SET
     county = excluded.county, device_type = excluded.device_type
 WHERE excluded.ts_ms > latest.ts_ms
 """  # noqa: S608 (constants only)
+_STORED_VALUE = "SELECT value FROM readings WHERE device_id = ? AND quantity = ? AND ts_ms = ?"
 # Whitelisted SQL per aggregation: never interpolate caller text into SQL.
 _SQL_AGG = {
     Aggregation.MEAN: "AVG(value)",
@@ -182,19 +189,31 @@ class SqliteTelemetryStore(ClosedOnExit):
 
     # -- writes --
 
-    def write(self, readings: Sequence[Reading]) -> None:
-        """Store a batch in one transaction; replayed keys are ignored (first write wins).
-        A batch holding readings of closed hours also marks them for the next ``maintain()``."""
+    def write(self, readings: Sequence[Reading]) -> WriteResult:
+        """Store a batch in one transaction under the store rule (``first_wins``). The batch
+        is inserted as is (``INSERT OR IGNORE``); only when fewer rows went in than were sent
+        (a replay, a repeated or conflicting key) is it undone and settled reading by reading
+        against what is stored. A batch holding readings of closed hours also marks them for
+        the next ``maintain()``."""
         if not readings:
-            return
+            return WriteResult()
         rows = self._validated(readings)
-        newest = _newest_per_key(rows)
         marks = late_marks(rows, now_ms())
         with self._transaction() as conn:
+            conn.execute("SAVEPOINT batch")
+            before = conn.total_changes
             conn.executemany(_INSERT, rows)
-            conn.executemany(_UPSERT_LATEST, newest)
+            if conn.total_changes - before == len(rows):
+                new, result = rows, WriteResult(stored=len(rows))
+            else:
+                conn.execute("ROLLBACK TO batch")
+                new, result = first_wins(rows, lambda key: _stored_value(conn, key))
+                conn.executemany(_INSERT, new)
+            conn.execute("RELEASE batch")
+            conn.executemany(_UPSERT_LATEST, _newest_per_key(new))
             if marks:
                 rollups.mark_late(conn, marks)
+        return result
 
     def maintain(self, now_ms: int) -> Maintenance:
         """Roll up, recompute late hours, apply the retention (``storage._sqlite_rollups``)."""
@@ -256,6 +275,10 @@ class SqliteTelemetryStore(ClosedOnExit):
             where, key = "device_id = ?", check_id(q.device_id)
         else:
             where, key = "site_id = ?", check_id(q.site_id or "")
+        span = clamp_range(q.start_ms, q.end_ms)  # as InfluxDB: nothing outside its range
+        if span is None:
+            return []
+        q = replace(q, start_ms=span[0], end_ms=span[1])
         if q.every_s is not None and rollups_may_answer(q):
             with self._mapped_errors():
                 conn = self._conn()
@@ -283,7 +306,8 @@ class SqliteTelemetryStore(ClosedOnExit):
             (n,) = (
                 self._conn()
                 .execute(
-                    "SELECT COUNT(DISTINCT device_id) FROM latest WHERE ts_ms >= ?", (since_ms,)
+                    "SELECT COUNT(DISTINCT device_id) FROM latest WHERE ts_ms >= ?",
+                    (min(max(int(since_ms), TIME_MIN_MS), TIME_MAX_MS + 1),)
                 )
                 .fetchone()
             )
@@ -320,8 +344,10 @@ class SqliteTelemetryStore(ClosedOnExit):
         """``SELECT select FROM readings WHERE <ids> AND quantity AND range tail``, per chunk of
         sorted ids (constant fragments only are formatted into the SQL; values are bound)."""
         check_quantity(quantity)
-        if end_ms <= start_ms:
+        span = clamp_range(start_ms, end_ms)
+        if span is None:
             return []
+        start_ms, end_ms = span
         bounds = "quantity = ? AND ts_ms >= ? AND ts_ms < ?"
         params: list[Any] = [quantity, int(start_ms), int(end_ms)]
         chunks: list[list[str]] = [[]]
@@ -336,6 +362,12 @@ class SqliteTelemetryStore(ClosedOnExit):
                 sql = f"SELECT {select} FROM readings WHERE {where}{bounds} {tail}"  # noqa: S608
                 out += conn.execute(sql, [*chunk, *params]).fetchall()
         return out
+
+
+def _stored_value(conn: sqlite3.Connection, key: tuple[str, str, int]) -> float | None:
+    """The value stored for (device_id, quantity, ts_ms), or None."""
+    row = conn.execute(_STORED_VALUE, key).fetchone()
+    return None if row is None else float(row[0])
 
 
 def _newest_per_key(rows: list[Reading]) -> list[Reading]:

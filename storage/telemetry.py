@@ -8,11 +8,11 @@ values are part of the contract: ``storage.naming``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import IntFlag, StrEnum
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, Self
 
 if TYPE_CHECKING:
     from storage.rollups import Maintenance
@@ -97,6 +97,86 @@ class RangeQuery:
             raise ValueError("end must be after start")
 
 
+TIME_MIN_MS: Final = -9_223_372_036_854
+"""The earliest instant every backend can hold and query, 1677-09-21T00:12:43.145Z [UTC ms]
+(InfluxDB's nanosecond int64 range, ``models.MinNanoTime``; SQLite has none)."""
+TIME_MAX_MS: Final = 9_223_372_036_854
+"""The latest instant every backend can hold and query, 2262-04-11T23:47:16.854Z [UTC ms]."""
+
+
+def clamp_range(start_ms: int, end_ms: int) -> tuple[int, int] | None:
+    """``[start_ms, end_ms)`` cut to the representable time range (``TIME_MIN_MS`` ..
+    ``TIME_MAX_MS``), or None when nothing of it is representable: every store answers such
+    a range as empty, none sends it to its database."""
+    start, end = max(int(start_ms), TIME_MIN_MS), min(int(end_ms), TIME_MAX_MS + 1)
+    return (start, end) if start < end else None
+
+
+class Refused(StrEnum):
+    """Why a store refused single readings of a batch it otherwise wrote."""
+
+    CONFLICTING_VALUE = "conflicting_value"
+    """Another value is stored (or came first in the batch) for the same device, quantity and
+    instant: the first value stands."""
+    TYPE_CONFLICT = "store_type_conflict"
+    """The database holds this quantity with another type (InfluxDB: an integer field)."""
+
+
+class Refusal(NamedTuple):
+    """A reading a store refused while writing the rest of its batch."""
+
+    reading: Reading
+    why: Refused
+    detail: str
+    stored_value: float | None = None  # CONFLICTING_VALUE: the value that stands
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What ``TelemetryStore.write`` did with a batch: ``stored`` readings newly stored,
+    ``duplicates`` readings whose identical value was already there (or earlier in the batch),
+    and the ``refused`` readings (conflicting values, type conflicts). The three add up to the
+    batch's length."""
+
+    stored: int = 0
+    duplicates: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def conflict(r: Reading, stored_value: float) -> Refusal:
+    """The refusal of ``r`` because ``stored_value`` stands for its device, quantity, instant."""
+    return Refusal(r, Refused.CONFLICTING_VALUE,
+                   f"{r.quantity} of {r.device_id} at {r.ts_ms} ms: {stored_value!r} is stored, "
+                   f"{r.value!r} (seq {r.seq}) refused", stored_value)
+
+
+def first_wins(readings: Sequence[Reading],
+               stored_value: Callable[[tuple[str, str, int]], float | None],
+               ) -> tuple[list[Reading], WriteResult]:
+    """The write rule of every store: the first value of ``(device_id, quantity, ts_ms)``
+    stands, an identical later one is a duplicate, a different later one is refused
+    (``CONFLICTING_VALUE``). ``stored_value(key)`` is what the store already holds (None:
+    nothing); within the batch the first reading in order wins. Returns the readings to store
+    and the result (``stored`` = their number)."""
+    kept: dict[tuple[str, str, int], float] = {}
+    new: list[Reading] = []
+    result = WriteResult()
+    for r in readings:
+        key = (r.device_id, r.quantity, r.ts_ms)
+        first = kept.get(key)
+        if first is None:
+            first = stored_value(key)
+        if first is None:
+            kept[key] = r.value
+            new.append(r)
+        elif first == r.value:
+            result.duplicates += 1
+        else:
+            result.refused.append(conflict(r, first))
+    result.stored = len(new)
+    return new, result
+
+
 class StoreError(Exception):
     """Base of telemetry store errors."""
 
@@ -121,10 +201,14 @@ def finite_value(r: Reading) -> float:
 
 
 class TelemetryStore(Protocol):
-    """Where readings rest. Writes are idempotent on (device_id, quantity, ts_ms)."""
+    """Where readings rest. Writes are idempotent on (device_id, quantity, ts_ms): the first
+    value stored for a key stands (``first_wins``). Reads of instants outside ``TIME_MIN_MS``
+    .. ``TIME_MAX_MS`` answer empty (``clamp_range``)."""
 
-    def write(self, readings: Sequence[Reading]) -> None:
-        """Store a batch durably; raises ``StoreUnavailable`` or ``StoreRejected``."""
+    def write(self, readings: Sequence[Reading]) -> WriteResult:
+        """Store a batch durably; what was stored, duplicate or refused reading by reading is
+        in the result. Raises ``StoreUnavailable`` (nothing stored) or ``StoreRejected``
+        (the batch as such is refused: an unstorable reading; nothing stored)."""
         ...
 
     def latest(

@@ -27,7 +27,9 @@ from storage.telemetry import (
     SeriesPoint,
     StoreRejected,
     StoreUnavailable,
+    WriteResult,
     finite_value,
+    first_wins,
 )
 
 _AGGREGATE: dict[Aggregation, Callable[[list[float]], float]] = {
@@ -78,18 +80,20 @@ class MemoryStore(ClosedOnExit):
 
     # -- writes --
 
-    def write(self, readings: Sequence[Reading]) -> None:
-        """Store a batch whole or not at all; replayed keys are ignored (first write wins)."""
+    def write(self, readings: Sequence[Reading]) -> WriteResult:
+        """Store a batch whole or not at all, under the store rule (``first_wins``)."""
         self._check_available()
         if self.reject_quantity and any(r.quantity == self.reject_quantity for r in readings):
             raise StoreRejected(f"{self.reject_quantity} refused")
         for quantity in {r.quantity for r in readings}:
             storable_quantity(quantity)
-        stored = [r._replace(value=finite_value(r)) for r in readings]  # as a float
+        values = [r._replace(value=finite_value(r)) for r in readings]  # as a float
         self.writes += 1
-        for r in stored:
-            self.rows.setdefault((r.device_id, r.quantity, r.ts_ms), r)
-        self.late |= late_marks(stored, now_ms())
+        new, result = first_wins(values, lambda key: r.value if (r := self.rows.get(key)) else None)
+        for r in new:
+            self.rows[r.device_id, r.quantity, r.ts_ms] = r
+        self.late |= late_marks(values, now_ms())
+        return result
 
     def maintain(self, now_ms: int) -> Maintenance:
         """Late hours, newly closed hours and their days, then retention."""

@@ -29,6 +29,7 @@ __all__ = [
     "quote_ident",
     "quote_literal",
     "range_statement",
+    "stored_points_statements",
     "time_range",
 ]
 
@@ -77,11 +78,12 @@ def time_range(start_ms: int, end_ms: int) -> str:
     return f"time >= {int(start_ms)}ms AND time < {int(end_ms)}ms"
 
 
-def device_filter(device_ids: Sequence[str]) -> str:
+def device_filter(device_ids: Sequence[str], *, checked: bool = True) -> str:
     """``("device_id" = 'a' OR ...)`` with the ORs nested as a balanced tree, not a flat chain:
     InfluxDB 1.x evaluates one OR node at a time, so the tree's depth log2(n) instead of n
-    halves the cost of a 100-id filter (measured on 1.6)."""
-    terms = [f'"device_id" = {quote_literal(check_id(d))}' for d in device_ids]
+    halves the cost of a 100-id filter (measured on 1.6). Ids are validated unless
+    ``checked`` is False (tag values of a batch being written: quoted only)."""
+    terms = [f'"device_id" = {quote_literal(check_id(d) if checked else d)}' for d in device_ids]
     while len(terms) > 2:  # pair neighbours up
         paired = [f"({a} OR {b})" for a, b in zip(terms[::2], terms[1::2], strict=False)]
         terms = paired + terms[-1:] if len(terms) % 2 else paired
@@ -132,6 +134,18 @@ def bulk_statements(select: str, group: str, start_ms: int, end_ms: int,
         return [base + where]
     return [base + device_filter(ids) + " AND " + where
             for ids in chunks(sorted(device_ids), IDS_PER_STATEMENT)]
+
+
+def stored_points_statements(quantities: Sequence[str], device_ids: Sequence[str],
+                             first_ms: int, last_ms: int) -> list[str]:
+    """The stored values of ``quantities`` (and ``seq``, which every point has) of
+    ``device_ids`` in ``[first_ms, last_ms]``, per device, ``IDS_PER_STATEMENT`` ids a
+    statement: what a batch about to be written finds already there. The ids are a batch's
+    tag values, quoted but not validated (line protocol carries more than ``check_id``)."""
+    select = ", ".join(quote_ident(check_quantity(q)) for q in [*quantities]) + ', "seq"'
+    where = time_range(first_ms, last_ms + 1) + ' GROUP BY "device_id"'
+    return [f"SELECT {select} {_FROM} WHERE {device_filter(ids, checked=False)} AND {where}"
+            for ids in chunks(device_ids, IDS_PER_STATEMENT)]
 
 
 def field_keys_statement() -> str:

@@ -6,14 +6,22 @@ per-point object model: this is the ingest hot path (tens of thousands of readin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from storage.influx._layout import MEASUREMENT, TAG_KEYS
 from storage.naming import check_tag_value, storable_quantity
-from storage.telemetry import Reading, StoreRejected, finite_value
+from storage.telemetry import (
+    Reading,
+    Refusal,
+    Refused,
+    StoreRejected,
+    WriteResult,
+    conflict,
+    finite_value,
+)
 
-__all__ = ["LineEncoder", "escape_key", "escape_measurement", "to_line_protocol"]
+__all__ = ["LineEncoder", "StoredPoints", "escape_key", "escape_measurement", "to_line_protocol"]
 
 _CACHE_MAX: Final = 262_144  # entries per encoder cache before it is cleared (~250 B per device)
 _MEASUREMENT_ESCAPES: Final = str.maketrans({",": r"\,", " ": r"\ "})
@@ -33,10 +41,13 @@ def escape_key(key: str) -> str:
     return key.translate(_KEY_ESCAPES)
 
 
-_Point = tuple[Reading, list[str], set[str], list[int]]
-"""One line being built, for the readings of one ``(device_id, ts_ms)``: the first reading
-(its tags and time are the line's), the fields ``key=value`` (first value per quantity), the
-quantities seen, and ``[largest seq, union of the quality flags]`` of the readings kept."""
+_Point = tuple[Reading, list[str], dict[str, float], bool]
+"""One line being built, for the readings of one ``(device_id, ts_ms)``: its first reading
+(the line's tags, time, ``seq`` and ``quality``), the new fields ``key=value``, the value that
+stands per quantity (stored before, or first in the batch), and whether the point exists."""
+
+StoredPoints = Mapping[tuple[str, int], Mapping[str, float]]
+"""The points a store already holds, by ``(device_id, ts_ms)``: their values per quantity."""
 
 
 class LineEncoder:
@@ -52,18 +63,26 @@ class LineEncoder:
         self._field_keys: dict[str, str] = {}
         self._prefixes: dict[str, tuple[tuple[str, str, str, str, str], str]] = {}
 
-    def encode(self, readings: Iterable[Reading]) -> list[str]:
-        """One line per ``(device_id, ts_ms)`` in first-seen order, holding the first value of
-        each quantity (as SQLite's ``INSERT OR IGNORE``), the largest ``seq`` and every quality
-        flag of the readings kept.
+    def encode(self, readings: Iterable[Reading], stored: StoredPoints | None = None,
+               skip: Mapping[str, str] | None = None) -> tuple[list[str], WriteResult]:
+        """One line per ``(device_id, ts_ms)`` in first-seen order, applying the store rule
+        (``storage.telemetry.first_wins``) in the same pass: a quantity's first value stands,
+        whether ``stored`` before or first in the batch; an identical later value is a
+        duplicate, a different one is refused. Quantities in ``skip`` are refused as type
+        conflicts (the value is the server's message).
 
-        The one grouping: readings of one record arrive together, so the batch is walked in
-        runs of equal ``(device_id, ts_ms)`` (one dict lookup per run, not per reading); a run
-        whose key came before joins that key's line.
+        A new point carries the ``seq`` and ``quality`` of its first reading; a line adding
+        fields to a stored point carries neither, so a point never mixes one record's values
+        with another record's ``seq``. Readings of one record arrive together: the batch is
+        walked in runs of equal ``(device_id, ts_ms)`` (one dict lookup per run).
         """
         rs = readings if isinstance(readings, list | tuple) else list(readings)
         points: dict[tuple[str, int], _Point] = {}
         field_keys = self._field_keys
+        result = WriteResult()
+        refused = result.refused
+        skipped = skip or {}
+        duplicates = 0
         n = len(rs)
         i = 0
         while i < n:
@@ -71,9 +90,10 @@ class LineEncoder:
             device_id, ts_ms = first.device_id, first.ts_ms
             point = points.get((device_id, ts_ms))
             if point is None:
-                point = points[device_id, ts_ms] = (first, [], set(), [first.seq, first.quality])
-            _, fields, quantities, merged = point
-            seq, quality = merged
+                old = stored.get((device_id, ts_ms)) if stored else None
+                point = points[device_id, ts_ms] = (
+                    first, [], {} if old is None else dict(old), old is not None)
+            fields, values = point[1], point[2]
             j = i
             while j < n:
                 r = rs[j]
@@ -86,19 +106,30 @@ class LineEncoder:
                     key = self._field_key(quantity)
                 if type(value) is not float or value - value != 0.0:  # else already finite
                     value = finite_value(r)
-                if quantity in quantities:  # a repeated key: the first reading stays
-                    continue
-                quantities.add(quantity)
-                fields.append(key + "=" + repr(value))
-                if r.seq != seq or r.quality != quality:
-                    seq, quality = max(seq, r.seq), quality | r.quality
-            merged[0], merged[1] = seq, quality
+                standing = values.get(quantity)
+                if standing is None:
+                    if quantity in skipped:
+                        refused.append(Refusal(r, Refused.TYPE_CONFLICT, skipped[quantity]))
+                        continue
+                    values[quantity] = value
+                    fields.append(key + "=" + repr(value))
+                elif standing == value:
+                    duplicates += 1
+                else:
+                    refused.append(conflict(r, standing))
             i = j
-        return [
-            f"{self._prefix(first)} {','.join(fields)},seq={int(seq)}i,"
-            f"quality={int(quality)}i {int(first.ts_ms)}"
-            for first, fields, _, (seq, quality) in points.values()
-        ]
+        lines = []
+        for first, fields, _, exists in points.values():
+            if not fields:
+                continue
+            result.stored += len(fields)
+            if exists:
+                lines.append(f"{self._prefix(first)} {','.join(fields)} {int(first.ts_ms)}")
+            else:
+                lines.append(f"{self._prefix(first)} {','.join(fields)},seq={int(first.seq)}i,"
+                             f"quality={int(first.quality)}i {int(first.ts_ms)}")
+        result.duplicates = duplicates
+        return lines, result
 
     def _field_key(self, quantity: str) -> str:
         storable_quantity(quantity)
@@ -127,4 +158,4 @@ class LineEncoder:
 
 def to_line_protocol(readings: Iterable[Reading]) -> list[str]:
     """Line-protocol lines for ``readings`` (a one-off encoder; the store keeps its own)."""
-    return LineEncoder().encode(readings)
+    return LineEncoder().encode(readings)[0]

@@ -7,6 +7,7 @@ type conflict, beyond retention) raise ``StoreRejected`` with the server's messa
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, Literal
 
 import httpx
@@ -16,6 +17,25 @@ from storage.influx._influxql import checked_results, quote_ident
 from storage.telemetry import StoreRejected, StoreUnavailable
 
 _UNAVAILABLE_4XX: Final = frozenset({401, 403, 404, 408, 429})
+# InfluxDB 1.x (tsdb/shard.go, 1.6 to 1.8) answers a write whose points partly clash with the
+# shard's field types with 400 and ``partial write: field type conflict: input field "vwc_pct"
+# on measurement "telemetry" is type float, already exists as type integer dropped=3``: the
+# other points are written, the points holding a clashing field are dropped whole, and only
+# the first clash is named (``dropped`` counts all of them).
+_FIELD_TYPE_CONFLICT: Final = re.compile(
+    r'partial write: field type conflict: input field "(?P<field>(?:[^"\\]|\\.)*)" on '
+    r'measurement "(?:[^"\\]|\\.)*" is type \w+, already exists as type \w+'
+    r'.*?dropped=(?P<dropped>\d+)', re.DOTALL)
+
+
+class FieldTypeConflict(StoreRejected):
+    """InfluxDB wrote a batch partly: it dropped the points holding ``field``, which the
+    shard already has with another type (``dropped`` points in all; more fields may clash)."""
+
+    def __init__(self, message: str, field: str, dropped: int) -> None:
+        super().__init__(message)
+        self.field = field
+        self.dropped = dropped
 
 
 class Transport:
@@ -132,9 +152,11 @@ class Transport:
         response = self._post("/query", data=data)
         _raise_for_status(response)
         try:
-            answer: dict[str, Any] = response.json()
+            answer = response.json()
         except ValueError as exc:
             raise StoreUnavailable(f"not an InfluxQL answer from {self.base_url}") from exc
+        if not isinstance(answer, dict):
+            raise StoreUnavailable(f"not an InfluxQL answer from {self.base_url}")
         return checked_results(answer)
 
     def _post(
@@ -147,7 +169,7 @@ class Transport:
     ) -> httpx.Response:
         try:
             return self._http.post(path, params=params, content=content, data=data)
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # refused, reset, timeout, protocol, decoding
             raise StoreUnavailable(f"cannot reach {self.base_url}: {exc!r}") from exc
         except RuntimeError as exc:  # httpx: "Cannot send a request, as the client has been closed"
             raise StoreUnavailable(f"store is closed: {exc}") from exc
@@ -167,6 +189,10 @@ def _raise_for_code(status: int, message: str) -> None:
     """Map an HTTP error status to the store's exceptions."""
     text = f"InfluxDB answered {status}: {message.strip()[:500]}"
     if 400 <= status < 500 and status not in _UNAVAILABLE_4XX:
+        clash = _FIELD_TYPE_CONFLICT.search(message)
+        if clash is not None:
+            field = re.sub(r"\\(.)", r"\1", clash["field"])
+            raise FieldTypeConflict(text, field, int(clash["dropped"]))
         raise StoreRejected(text)
     raise StoreUnavailable(text)
 

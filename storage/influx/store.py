@@ -5,10 +5,13 @@ reads use InfluxQL on ``/query`` for both (InfluxDB 2 serves it through its v1 c
 API). The layout is in ``_layout``, the lines in ``_line_protocol``, the statements and their
 answers in ``_influxql``, the HTTP and its error mapping in ``_transport``.
 
-Two properties differ from the SQLite backend by the nature of InfluxDB and are documented,
-not hidden: a replay of the same key with a *different* value overwrites (last write wins,
-SQLite keeps the first), and ``seq``/``quality`` are stored once per line, so readings of one
-device at one instant share them (the largest ``seq`` and the union of the quality flags).
+The store rule is SQLite's (``storage.telemetry.first_wins``): InfluxDB itself overwrites a
+field written again, so ``write`` first reads what the batch's devices hold at the batch's
+instants (API v1; with API v2 within the batch only, as VictoriaMetrics has no InfluxQL) and
+writes only new values. Two writers racing on one key between that read and their write can
+still overwrite each other. ``seq``/``quality`` are stored once per point: those of the first
+record stored at that device and instant (a later record adding another quantity there leaves
+them as they are).
 
 Retention and downsampling (API v1): ``_rollups``. With API v2 (``influxdb2://``) InfluxQL is
 read-only (no ``INTO``, ``DELETE`` or retention policies through ``/query``): the bucket's own
@@ -19,7 +22,9 @@ reason) and queries read raw data.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from dataclasses import replace
+from operator import itemgetter
+from typing import Any, Final, Literal
 
 from storage.clock import now_ms
 from storage.influx._influxql import (
@@ -34,11 +39,12 @@ from storage.influx._influxql import (
     quantities,
     quote_ident,
     range_statement,
+    stored_points_statements,
 )
 from storage.influx._line_protocol import LineEncoder
 from storage.influx._rollups import InfluxRollups, late_lines
-from storage.influx._transport import Transport
-from storage.naming import check_id, check_quantity
+from storage.influx._transport import FieldTypeConflict, Transport
+from storage.naming import check_id, check_quantity, storable_quantity
 from storage.rollups import (
     ROLLUPS_NEED_V1,
     Maintenance,
@@ -49,9 +55,21 @@ from storage.rollups import (
     reduce,
     rollups_may_answer,
 )
-from storage.telemetry import ClosedOnExit, RangeQuery, Reading, SeriesPoint
+from storage.telemetry import (
+    TIME_MAX_MS,
+    ClosedOnExit,
+    RangeQuery,
+    Reading,
+    SeriesPoint,
+    WriteResult,
+    clamp_range,
+)
 
 __all__ = ["InfluxTelemetryStore"]
+
+_DEVICE_ID: Final = itemgetter(0)  # Reading.device_id
+_QUANTITY: Final = itemgetter(1)
+_TS_MS: Final = itemgetter(3)
 
 
 class InfluxTelemetryStore(ClosedOnExit):
@@ -118,20 +136,58 @@ class InfluxTelemetryStore(ClosedOnExit):
 
     # -- writes --
 
-    def write(self, readings: Sequence[Reading]) -> None:
-        """Write a batch (one line per device and instant) and wait for the server's answer;
-        then the late marks of a batch holding readings of closed hours (API v1)."""
+    def write(self, readings: Sequence[Reading]) -> WriteResult:
+        """Write a batch under the store rule (``first_wins``): the points of the batch's
+        devices and instants already stored are read first (one request), then one line per
+        device and instant goes out with the late marks of a batch holding readings of closed
+        hours (API v1) in the same request.
+
+        A partial write for a field type conflict (another writer made the field an integer)
+        refuses that quantity's readings (``Refused.TYPE_CONFLICT``) and writes the batch
+        again without them: one more request per clashing field, never one per reading.
+        """
         if not readings:
-            return
-        lines = self._encoder.encode(readings)
-        for chunk in chunks(lines, self._max_lines):
-            self._transport.write(list(chunk))
+            return WriteResult()
+        stored = self._stored_points(readings)
+        late: list[str] = []
         if self._rollups is not None:
             at = now_ms()
             marks = late_marks(readings, at)
             if marks:
-                for chunk in chunks(late_lines(marks, at), self._max_lines):
+                late = late_lines(marks, at)
+        skip: dict[str, str] = {}
+        while True:
+            lines, result = self._encoder.encode(readings, stored, skip)
+            try:
+                for chunk in chunks(lines + late, self._max_lines):
                     self._transport.write(list(chunk))
+            except FieldTypeConflict as exc:
+                if exc.field in skip or not any(r.quantity == exc.field for r in readings):
+                    raise  # not a quantity of this batch (seq, quality): refuse the batch
+                skip[exc.field] = str(exc)
+                continue
+            return result
+
+    def _stored_points(self, readings: Sequence[Reading]) -> dict[tuple[str, int], dict[str, float]]:
+        """The values already stored at the batch's devices and instants, by (device, ts_ms):
+        one request of statements over the batch's time span, ``IDS_PER_STATEMENT`` devices
+        each (``seq`` is selected so that a point without these quantities is seen too)."""
+        if self.api != "v1":  # InfluxQL reads may be missing (VictoriaMetrics): the batch only
+            return {}
+        names = sorted({storable_quantity(q) for q in map(_QUANTITY, readings)})
+        devices = sorted({str(d) for d in map(_DEVICE_ID, readings)})
+        statements = stored_points_statements(names, devices, min(map(_TS_MS, readings)),
+                                              max(map(_TS_MS, readings)))
+        out: dict[tuple[str, int], dict[str, float]] = {}
+        for result in self._transport.query(";".join(statements)):
+            for series in result.get("series", ()):
+                device = (series.get("tags") or {}).get("device_id", "")
+                columns = series["columns"][1:-1]  # time, *names, seq
+                for row in series.get("values", ()):
+                    out[device, int(row[0])] = {q: float(v) for q, v in zip(columns, row[1:-1],
+                                                                           strict=True)
+                                                if v is not None}
+        return out
 
     def maintain(self, now_ms: int) -> Maintenance:
         """Roll up, recompute late hours, apply the retention (``_rollups``); with API v2
@@ -167,9 +223,12 @@ class InfluxTelemetryStore(ClosedOnExit):
     def query(self, q: RangeQuery) -> list[SeriesPoint]:
         """Raw or window-aggregated points in ``[start_ms, end_ms)``, oldest first; windows of
         whole hours read the rollups for the rolled-up whole hours (and days) of the range."""
-        statement = range_statement(q)
-        if q.limit <= 0:  # InfluxQL reads LIMIT 0 as "no limit"
+        span = clamp_range(q.start_ms, q.end_ms)
+        if span is None or q.limit <= 0:  # InfluxQL reads LIMIT 0 as "no limit"
+            range_statement(q)  # the names are checked all the same
             return []
+        q = replace(q, start_ms=span[0], end_ms=span[1])
+        statement = range_statement(q)
         if self._rollups is not None and rollups_may_answer(q):
             segments = plan(q, self._rollups.rolled_until())
             if segments is not None:
@@ -185,7 +244,10 @@ class InfluxTelemetryStore(ClosedOnExit):
 
     def count_devices_since(self, since_ms: int) -> int:
         """Distinct devices with a line at or after ``since_ms``."""
-        (result,) = self._transport.query(count_devices_statement(since_ms))
+        span = clamp_range(since_ms, TIME_MAX_MS + 1)
+        if span is None:
+            return 0
+        (result,) = self._transport.query(count_devices_statement(span[0]))
         return len({device for device, row in device_rows(result) if row[1]})
 
     # -- bulk reads (indicator counts and counters; see TelemetryStore) --
@@ -218,8 +280,10 @@ class InfluxTelemetryStore(ClosedOnExit):
               device_ids: Sequence[str] | None) -> list[tuple[str, list[Any]]]:
         """(device, row) of ``SELECT select ... GROUP BY group`` over ``[start_ms, end_ms)``,
         only of ``device_ids`` when given; ``StoreRejected`` if the answer was cut short."""
-        if end_ms <= start_ms:
+        span = clamp_range(start_ms, end_ms)
+        if span is None:
             return []
+        start_ms, end_ms = span
         wanted = None if device_ids is None else {check_id(d) for d in device_ids}
         if wanted is not None and not wanted:
             return []

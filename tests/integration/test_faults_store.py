@@ -140,7 +140,7 @@ class FlakyStore(MemoryStore):
         if self.writes_left <= 0:
             raise StoreUnavailable("gone")
         self.writes_left -= 1
-        super().write(readings)
+        return super().write(readings)
 
 
 def flaky_pipeline(tmp_path, store, spool_max_bytes: int = 1 << 20):

@@ -35,6 +35,7 @@ from storage.telemetry import (
     Quality,
     RangeQuery,
     Reading,
+    Refused,
     SeriesPoint,
     StoreRejected,
     StoreUnavailable,
@@ -47,8 +48,8 @@ pytestmark = pytest.mark.timeout(120)
 
 T0 = 1_780_000_020_000  # a whole minute: 29_666_667 * 60_000 ms
 MIN = MINUTE_MS
-TRICKY = "gw.01:port-3_a"  # the id rules allow '.', ':', '-', '_'
-TRICKY_SITE = "site:a.b-c"
+TRICKY = "gw.01_port-3.a"  # the id rules (storage.naming.ID_CHARS) allow ".", "-", "_"
+TRICKY_SITE = "site_a.b-c"
 
 
 @dataclass
@@ -218,6 +219,63 @@ def test_a_key_repeated_within_a_batch_is_stored_once_first_value_kept(
     store.write([first, reading("sm-1", "soil_temp_c", 9.0, T0, seq=1), first._replace(value=2.0)])
     assert raw(store, "sm-1", "vwc_pct", T0, T0 + 1) == [SeriesPoint("sm-1", "vwc_pct", T0, 1.0)]
     assert store.latest(quantity="vwc_pct") == [first]
+
+
+# --- one rule for a key written twice (issue 14 item 7) ------------------------------------
+
+
+def _records_a_and_b() -> tuple[list[Reading], list[Reading]]:
+    """Record A (seq 1: vwc 20, temp 10) and record B of the same device and instant (seq 2:
+    vwc 30)."""
+    a = [reading("sm-1", "vwc_pct", 20.0, T0, seq=1), reading("sm-1", "soil_temp_c", 10.0, T0, seq=1)]
+    b = [reading("sm-1", "vwc_pct", 30.0, T0, seq=2, quality=Quality.LATE)]
+    return a, b
+
+
+@pytest.mark.parametrize("b_first", [False, True], ids=["A-then-B", "B-then-A"])
+@pytest.mark.parametrize("same_batch", [True, False], ids=["one-batch", "two-batches"])
+def test_a_conflicting_value_is_refused_and_the_first_value_stands(
+    store: TelemetryStore, b_first: bool, same_batch: bool
+) -> None:
+    a, b = _records_a_and_b()
+    first, second = (b, a) if b_first else (a, b)
+    batches = [first + second] if same_batch else [first, second]
+    results = [store.write(batch) for batch in batches]
+
+    stored = sum(r.stored for r in results)
+    refused = [f for r in results for f in r.refused]
+    assert (stored, sum(r.duplicates for r in results)) == (2, 0)  # 3 sent: 2 stored, 1 refused
+    (refusal,) = refused
+    assert refusal.why is Refused.CONFLICTING_VALUE
+    assert (refusal.reading, refusal.stored_value) == (second[0], first[0].value)
+    assert raw(store, "sm-1", "vwc_pct", T0, T0 + 1) == [
+        SeriesPoint("sm-1", "vwc_pct", T0, first[0].value)]
+    # the point never mixes the refused record's value or seq with the first one's
+    assert store.latest(quantity="vwc_pct") == [first[0]]
+    assert [p.value for p in raw(store, "sm-1", "soil_temp_c", T0, T0 + 1)] == [10.0]
+
+
+@pytest.mark.parametrize("same_batch", [True, False], ids=["one-batch", "two-batches"])
+def test_an_identical_value_of_another_record_is_a_duplicate(
+    store: TelemetryStore, same_batch: bool
+) -> None:
+    a, _ = _records_a_and_b()
+    again = [r._replace(seq=7) for r in a]
+    results = [store.write(a + again)] if same_batch else [store.write(a), store.write(again)]
+    assert [(r.stored, r.duplicates, r.refused) for r in results][-1][1:] == (2, [])
+    assert sum(r.stored for r in results) == 2
+    assert store.latest() == sorted(a, key=lambda r: r.quantity)
+
+
+def test_write_results_add_up_over_a_replayed_batch(store: TelemetryStore) -> None:
+    batch = [reading(f"sm-{d}", "vwc_pct", 20.0 + d + k, T0 + k * MIN, seq=k)
+             for d in range(3) for k in range(5)]
+    assert store.write(batch).stored == len(batch)
+    changed = [r._replace(value=r.value + 0.5) if r.ts_ms == T0 else r for r in batch]
+    result = store.write(changed)
+    assert (result.stored, result.duplicates, len(result.refused)) == (0, 12, 3)
+    assert {(f.reading.device_id, f.stored_value) for f in result.refused} == {
+        (f"sm-{d}", 20.0 + d) for d in range(3)}
 
 
 def test_out_of_order_writes(store: TelemetryStore) -> None:
@@ -677,10 +735,20 @@ def test_sqlite_closed_store_is_unavailable(tmp_path: Path) -> None:
         store.latest()
 
 
+def _influx_write_requests(server: InfluxServer) -> int:
+    """Write requests the server has answered so far (its own ``httpd`` statistics)."""
+    answer = server.query("SHOW STATS FOR 'httpd'")
+    (series,) = answer["results"][0]["series"]
+    return int(dict(zip(series["columns"], series["values"][0], strict=True))["writeReq"])
+
+
 @pytest.mark.integration
-def test_influx_field_type_conflict_is_rejected_with_the_server_message(
+def test_influx_field_type_conflict_refuses_only_that_field_in_o1_writes(
     influx_server: InfluxServer, influx_database: str
 ) -> None:
+    """Issue 14 item 9: another writer made ``vwc_pct`` an integer in the current shard; a
+    batch of 1,250 readings stores the 1,000 others in a constant number of requests and
+    refuses the 250 ``vwc_pct`` readings as type conflicts with the server's message."""
     with InfluxTelemetryStore(influx_server.url, influx_database) as store:
         store.create_database()
         response = httpx.post(
@@ -689,8 +757,21 @@ def test_influx_field_type_conflict_is_rejected_with_the_server_message(
             content=f"telemetry,device_id=x vwc_pct=1i {T0 - 1000}".encode(),  # same shard
         )
         assert response.status_code == 204
-        with pytest.raises(StoreRejected, match="field type conflict"):
-            store.write([reading("sm-1", "vwc_pct", 1.5, T0)])
+        quantities = ["vwc_pct", "soil_temp_c", "ec_ds_m", "battery_v", "rh_pct"]
+        batch = [reading(f"sm-{d}", q, 1.5 + d, T0 + d) for d in range(250) for q in quantities]
+        before = _influx_write_requests(influx_server)
+        result = store.write(batch)
+        writes = _influx_write_requests(influx_server) - before
+
+        assert writes <= 2  # the batch, then the batch without vwc_pct: never one per reading
+        assert (result.stored, result.duplicates) == (1_000, 0)
+        assert {(f.reading.quantity, f.why) for f in result.refused} == {
+            ("vwc_pct", Refused.TYPE_CONFLICT)}
+        assert len(result.refused) == 250
+        assert "field type conflict" in result.refused[0].detail
+        assert {d for d, _, _ in store.raw_series("soil_temp_c", T0, T0 + 250)} == {
+            f"sm-{d}" for d in range(250)}
+        assert store.raw_series("vwc_pct", T0, T0 + 250) == []
 
 
 @pytest.mark.integration

@@ -19,7 +19,7 @@ from storage.influx import (
     range_statement,
     to_line_protocol,
 )
-from storage.telemetry import Aggregation, Quality, RangeQuery, Reading, StoreRejected
+from storage.telemetry import Aggregation, Quality, RangeQuery, Reading, Refused, StoreRejected
 
 T0 = 1_780_000_000_000
 
@@ -140,16 +140,29 @@ def test_empty_tags_are_omitted() -> None:
     assert line == f"telemetry,device_id=d1 vwc_pct=1.0,seq=0i,quality=0i {T0}"
 
 
-def test_mixed_seq_and_quality_in_one_line_keep_the_largest_seq_and_all_flags() -> None:
+def test_a_point_keeps_the_seq_and_quality_of_its_first_record() -> None:
     (line,) = to_line_protocol(
         [
             _r("vwc_pct", seq=3, quality=Quality.LATE),
             _r("rh_pct", seq=5, quality=Quality.CLOCK_SUSPECT),
+            _r("vwc_pct", 99.0, seq=5, quality=Quality.CLOCK_SUSPECT),  # conflicting: refused
         ]
     )
     fields = parse_line(line)[2]
-    assert fields["seq"] == "5i"
-    assert fields["quality"] == f"{int(Quality.LATE | Quality.CLOCK_SUSPECT)}i"
+    assert (fields["vwc_pct"], fields["seq"]) == ("21.5", "3i")
+    assert fields["quality"] == f"{int(Quality.LATE)}i"
+
+
+def test_the_encoder_applies_the_store_rule_against_stored_points() -> None:
+    stored = {("sm-1", T0): {"vwc_pct": 21.5}}
+    readings = [_r("vwc_pct", 21.5, seq=2), _r("rh_pct", 50.0, seq=2), _r("ec_ds_m", 1.0, seq=2)]
+    lines, result = LineEncoder().encode([*readings, _r("vwc_pct", 30.0, seq=2)], stored,
+                                         {"ec_ds_m": "field type conflict"})
+    (line,) = lines
+    assert set(parse_line(line)[2]) == {"rh_pct"}  # no seq: the stored point keeps its own
+    assert (result.stored, result.duplicates) == (1, 1)
+    assert [(f.reading.quantity, f.why, f.stored_value) for f in result.refused] == [
+        ("ec_ds_m", Refused.TYPE_CONFLICT, None), ("vwc_pct", Refused.CONFLICTING_VALUE, 21.5)]
 
 
 def test_a_repeated_key_in_one_batch_keeps_the_first_value() -> None:
@@ -196,11 +209,11 @@ def test_unrepresentable_tag_values_reject_the_batch(tag: str) -> None:
 
 def test_encoder_caches_do_not_leak_between_tag_sets() -> None:
     enc = LineEncoder()
-    first = enc.encode([_r(site_id="s1")])
-    second = enc.encode([_r(site_id="s2")])
+    first = enc.encode([_r(site_id="s1")])[0]
+    second = enc.encode([_r(site_id="s2")])[0]
     assert parse_line(first[0])[1]["site_id"] == "s1"
     assert parse_line(second[0])[1]["site_id"] == "s2"
-    assert enc.encode([_r(site_id="s1")]) == first
+    assert enc.encode([_r(site_id="s1")])[0] == first
 
 
 # --- InfluxQL quoting and statements -----------------------------------------------------------------
