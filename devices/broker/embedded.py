@@ -12,7 +12,9 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedBroker:
-    """An in-process MQTT 3.1.1 broker on ``host:port``.
+    """An in-process MQTT 3.1.1 broker on ``host:port``: amqtt with farmtel's session handling
+    (``devices.broker.embedded_sessions``: persistent sessions keep their queue and in-flight
+    messages until acknowledged, client ids bound to logins, wills checked).
 
     Without ``access`` it admits anyone (``farmtel up``'s local demo mode); with a
     ``devices.broker.embedded_auth.RegistryBrokerAccess`` it enforces the registry's credentials and
@@ -65,13 +67,14 @@ class EmbeddedBroker:
         log.info("embedded MQTT broker on %s:%d", self.host, self.port)
 
     def _run(self) -> None:
-        from amqtt.broker import Broker  # heavy import, only when the broker is wanted
+        # heavy import, only when the broker is wanted
+        from devices.broker.embedded_sessions import FarmtelBroker
 
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            self._broker = Broker(self._config(), loop=loop)
+            self._broker = FarmtelBroker(self._config(), access=self._access, loop=loop)
             loop.run_until_complete(self._broker.start())
         except BaseException as exc:
             self._error = exc

@@ -7,6 +7,12 @@ whenever its version changes: checked at every connection (so a revoked device i
 at its next connection) and at most every ``min_check_interval_s`` while publishing (so a
 revoked device that is still connected loses its rights within that interval).
 
+Client ids are bound to logins (:meth:`RegistryBrokerAccess.client_id_for`, applied by
+``devices.broker.embedded_sessions.FarmtelBroker`` before any session is touched): a device
+always gets its own user name as client id (Mosquitto's ``use_username_as_clientid`` on the
+device listener), a service may not use a device's id, and an anonymous client (demo mode) not
+a client id reserved for a service.
+
 amqtt 0.12 plugin API: ``BaseAuthPlugin.authenticate(session=)`` returns True/False;
 ``BaseTopicPlugin.topic_filtering(session=, topic=, action=)`` is asked for PUBLISH,
 SUBSCRIBE and RECEIVE. Both plugins share one :class:`RegistryBrokerAccess`, handed to them
@@ -19,7 +25,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -30,11 +36,13 @@ from amqtt.session import Session as MqttSession
 from sqlalchemy.orm import sessionmaker
 
 from devices.broker.mosquitto import (
+    DEVICE_DATA,
     BrokerUser,
     ServiceAccount,
     filter_allowed,
     load_broker_users,
     topic_allowed,
+    topic_matches,
 )
 from devices.credentials import verify_password
 from devices.registry import current_version
@@ -55,12 +63,14 @@ class RegistryBrokerAccess:
         services: Sequence[ServiceAccount] = (),
         *,
         allow_anonymous: bool = False,
+        reserved_client_ids: Collection[str] = (),
         min_check_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
         self._services = tuple(services)
         self.allow_anonymous = allow_anonymous
+        self._reserved = frozenset(reserved_client_ids)
         self._min_check_interval_s = min_check_interval_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -93,6 +103,29 @@ class RegistryBrokerAccess:
     def user(self, username: str) -> BrokerUser | None:
         """The cached login, or ``None`` (unknown, revoked or retired)."""
         return self._users.get(username)
+
+    def is_device(self, username: str | None) -> bool:
+        """Whether ``username`` is a device's login."""
+        user = self._users.get(username) if username is not None else None
+        return user is not None and not user.service
+
+    @staticmethod
+    def is_device_data(topic: str) -> bool:
+        """Whether ``topic`` carries device data (never retained)."""
+        return any(topic_matches(topic, p) for p in DEVICE_DATA)
+
+    def client_id_for(self, username: str | None, client_id: str) -> str | None:
+        """The client id an authenticated login gets, or None if it may not use ``client_id``.
+
+        A device: its user name, whatever it asked for. A service: not a device's id. An
+        anonymous client: not a client id reserved for a service (``reserved_client_ids``).
+        """
+        if self.is_device(username):
+            assert username is not None
+            return username
+        if username is None:
+            return None if client_id in self._reserved else client_id
+        return None if self.is_device(client_id) else client_id
 
     def authenticate(self, username: str | None, password: str | None) -> bool:
         """Whether these credentials may connect."""
@@ -139,8 +172,6 @@ class FarmtelAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         except Exception:  # keep serving from the cache if the metadata DB hiccups
             log.exception("embedded broker: registry reload failed")
         ok = await asyncio.to_thread(access.authenticate, session.username, session.password)
-        if ok and session.username is None:
-            session.is_anonymous = True
         if not ok:
             log.warning("embedded broker: refused connection of client %r (user %r)",
                         session.client_id, session.username)

@@ -19,11 +19,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.broker.embedded import EmbeddedBroker
 from devices.broker.embedded_auth import RegistryBrokerAccess
-from devices.broker.mosquitto import ServiceAccount, sync_mosquitto
+from devices.broker.mosquitto import ServiceAccount, render_listener_config, sync_mosquitto
 from devices.contract import record
 from devices.provisioning import rotate_credentials
 from farmtel.cli import cmd_mosquitto_sync
@@ -52,38 +53,55 @@ class Client:
     username: str | None = None
     password: str | None = None
     protocol: MQTTProtocolVersion = mqtt.MQTTv311
+    clean_session: bool = True
+    keepalive_s: int = 30
     connack: ReasonCode | None = None
+    session_present: bool = False
+    disconnects: int = 0
     received: list[tuple[str, bytes]] = field(default_factory=list)
+    retained: list[tuple[str, bytes]] = field(default_factory=list)
     puback: dict[int, ReasonCode] = field(default_factory=dict)
     suback: dict[int, list[ReasonCode]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._connected = threading.Event()
         self._lock = threading.Lock()
+        v5 = self.protocol == mqtt.MQTTv5
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                        protocol=self.protocol)
+                        protocol=self.protocol, clean_session=None if v5 else self.clean_session)
         if self.username is not None:
             c.username_pw_set(self.username, self.password)
         c.on_connect = self._on_connect
-        c.on_message = lambda _c, _u, m: self.received.append((m.topic, bytes(m.payload)))
+        c.on_message = self._on_message
         c.on_publish = self._on_publish
         c.on_subscribe = lambda _c, _u, mid, codes, _p: self.suback.__setitem__(mid, codes)
+        c.on_disconnect = self._on_disconnect
         self.client = c
 
-    def _on_connect(self, _c, _u, _f, reason: ReasonCode, _p) -> None:
+    def _on_connect(self, _c, _u, flags, reason: ReasonCode, _p) -> None:
         self.connack = reason
+        self.session_present = bool(flags.session_present)
         self._connected.set()
+
+    def _on_disconnect(self, _c, _u, _f, _reason, _p) -> None:
+        self.disconnects += 1
+
+    def _on_message(self, _c, _u, m: mqtt.MQTTMessage) -> None:
+        (self.retained if m.retain else self.received).append((m.topic, bytes(m.payload)))
 
     def _on_publish(self, _c, _u, mid: int, reason: ReasonCode, _p) -> None:
         with self._lock:
             self.puback[mid] = reason
 
     def connect(self) -> ReasonCode:
-        """Connect once (no retries); the CONNACK's reason code."""
-        self.client.connect("127.0.0.1", self.port, keepalive=30)
+        """Connect once (no retries); the CONNACK's reason code (a failure code when the broker
+        closed the connection without CONNACK, as Mosquitto does to a refused 3.1.1 will)."""
+        self.client.connect("127.0.0.1", self.port, keepalive=self.keepalive_s)
         self.client.loop_start()
-        assert self._connected.wait(10), "no CONNACK"
-        assert self.connack is not None
+        wait_for(lambda: self._connected.is_set() or self.disconnects > 0, 10, "CONNACK")
+        if self.connack is None:
+            self.close()
+            return ReasonCode(PacketTypes.CONNACK, identifier=0x80)
         if self.connack.is_failure:
             self.close()
         return self.connack
@@ -105,23 +123,39 @@ class Client:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def drop(self) -> None:
+        """Vanish without DISCONNECT (the broker then publishes the will)."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+
 
 @dataclass
 class Fleet:
+    """A broker with the small registry: devices connect on ``port``, services on
+    ``service_port`` (Mosquitto's two listeners; the embedded broker has one)."""
+
     meta: Metadata
     passwords: dict[str, str]
     port: int
     tmp: Path
+    service_port: int = 0
+    server: MosquittoServer | None = None
 
     def client(self, name: str, username: str | None = None, password: str | None = None,
                protocol: MQTTProtocolVersion = mqtt.MQTTv311) -> Client:
         return Client(self.port, f"{name}-{id(self)}", username, password, protocol)
 
-    def device(self, device_id: str, protocol: MQTTProtocolVersion = mqtt.MQTTv311) -> Client:
-        return self.client(device_id, device_id, self.passwords[device_id], protocol)
+    def device(self, device_id: str, protocol: MQTTProtocolVersion = mqtt.MQTTv311, *,
+               client_id: str | None = None, clean_session: bool = True,
+               keepalive_s: int = 30) -> Client:
+        return Client(self.port, client_id or f"{device_id}-{id(self)}", device_id,
+                      self.passwords[device_id], protocol, clean_session, keepalive_s)
 
-    def ingest(self) -> Client:
-        return self.client("ingest", INGEST.username, INGEST.password)
+    def ingest(self, client_id: str | None = None, *, persistent: bool = False) -> Client:
+        return Client(self.service_port or self.port, client_id or f"ingest-{id(self)}",
+                      INGEST.username, INGEST.password, clean_session=not persistent)
 
 
 def registry_with_passwords(tmp_path: Path) -> tuple[Metadata, dict[str, str]]:
@@ -146,17 +180,27 @@ def connected(c: Client) -> Client:
     return c
 
 
+def generated_mosquitto(tmp_path: Path, meta: Metadata, extra_config: str = "") -> MosquittoServer:
+    """A Mosquitto configured as mosquitto-sync's files expect (``render_listener_config``):
+    devices on ``port``, services on ``service_port``."""
+    pw_file, acl_file = tmp_path / "passwd", tmp_path / "acl"
+    sync_mosquitto(meta.sessions, pw_file, acl_file, [INGEST])
+    service_port = free_port()
+    server = MosquittoServer(extra_config=extra_config, listener_config=render_listener_config(
+        pw_file, acl_file, service_listener=f"{service_port} 127.0.0.1",
+        device_listener="{port} 127.0.0.1"))
+    server.service_port = service_port  # type: ignore[attr-defined]
+    return server
+
+
 @pytest.fixture(params=["mosquitto", "embedded"])
 def fleet(request, tmp_path) -> Iterator[Fleet]:
     meta, passwords = registry_with_passwords(tmp_path)
     if request.param == "mosquitto":
-        pw_file, acl_file = tmp_path / "passwd", tmp_path / "acl"
-        sync_mosquitto(meta.sessions, pw_file, acl_file, [INGEST])
-        server = MosquittoServer(password_file=pw_file, acl_file=acl_file)
-        with server:
-            f = Fleet(meta, passwords, server.port, tmp_path)
-            f.server = server  # type: ignore[attr-defined]
-            yield f
+        with generated_mosquitto(tmp_path, meta) as server:
+            yield Fleet(meta, passwords, server.port, tmp_path,
+                        service_port=server.service_port,  # type: ignore[attr-defined]
+                        server=server)
     else:
         access = RegistryBrokerAccess(meta.sessions, [INGEST], min_check_interval_s=0.1)
         broker = EmbeddedBroker("127.0.0.1", free_port(), access=access)
@@ -170,7 +214,7 @@ def fleet(request, tmp_path) -> Iterator[Fleet]:
 def apply_registry_change(fleet: Fleet) -> None:
     """Mosquitto: regenerate the files and SIGHUP (as `farmtel mosquitto-sync` does);
     the embedded broker reads the registry by itself."""
-    server = getattr(fleet, "server", None)
+    server = fleet.server
     if server is not None:
         sync_mosquitto(fleet.meta.sessions, fleet.tmp / "passwd", fleet.tmp / "acl", [INGEST],
                        pid=server.pid)
@@ -233,7 +277,7 @@ def test_devices_cannot_read_other_devices_topics(fleet):
         codes = spy.subscribe("farmtel/#")
         # Mosquitto grants every SUBSCRIBE and filters each delivery by the read ACL;
         # the embedded broker refuses the subscription itself (0x80).
-        assert codes[0].is_failure or hasattr(fleet, "server")
+        assert codes[0].is_failure or fleet.server is not None
         sm2.publish(SM2, b"private")
         wait_for(lambda: (SM2, b"private") in ingest.received, 10, "ingest got sm-2's message")
         spy.publish(SM1, b"barrier")  # the broker routed sm-2's message before this PUBACK
@@ -315,10 +359,13 @@ def test_mosquitto_sync_command_writes_files_and_reloads(tmp_path):
                             mqtt_username=INGEST.username, mqtt_password=INGEST.password)
     args = argparse.Namespace(watch=0.0, pid=None, mode="600")
     cmd_mosquitto_sync(settings, args)
-    acl = (tmp_path / "acl").read_text()
+    acl, services_acl = (tmp_path / "acl").read_text(), (tmp_path / "acl.services").read_text()
     assert "user sm-1\ntopic write farmtel/farm-a/sm-1/telemetry\n" in acl
     assert "user gw-1\ntopic write farmtel/farm-a/gw-1/gateway\n" in acl
-    assert f"user {INGEST.username}\ntopic read farmtel/#\ntopic read $share/+/farmtel/#\n" in acl
+    assert f"user {INGEST.username}\ntopic read farmtel/#\ntopic read $share/+/farmtel/#\n" \
+        in services_acl
+    assert INGEST.username not in acl and "sm-1" not in services_acl
+    assert "#   use_username_as_clientid true" in acl  # the config the files expect, documented
     before = (tmp_path / "pw").read_text()
     with MosquittoServer(password_file=tmp_path / "pw", acl_file=tmp_path / "acl") as server:
         assert not refused(Client(server.port, "c1", "sm-1", passwords["sm-1"]))
@@ -361,12 +408,12 @@ def test_ingest_and_devices_over_tls_to_mosquitto(tmp_path, certs):
     meta, passwords = registry_with_passwords(tmp_path)
     sync_mosquitto(meta.sessions, tmp_path / "passwd", tmp_path / "acl", [INGEST])
     tls_port = free_port()
-    extra = (f"listener {tls_port} 127.0.0.1\ncertfile {certs / 'server.crt'}\n"
-             f"keyfile {certs / 'server.key'}\ncafile {certs / 'ca.crt'}\n")
-    with MosquittoServer(password_file=tmp_path / "passwd", acl_file=tmp_path / "acl",
-                         extra_config=extra) as server:
-        del server
-        settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=tls_port,
+    tls = (f"certfile {certs / 'server.crt'}\nkeyfile {certs / 'server.key'}\n"
+           f"cafile {certs / 'ca.crt'}\n")
+    with MosquittoServer(listener_config=render_listener_config(
+            tmp_path / "passwd", tmp_path / "acl", service_listener="{port} 127.0.0.1",
+            device_listener=f"{tls_port} 127.0.0.1", device_tls=tls, service_tls=tls)) as server:
+        settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=server.port,
                                 mqtt_username=INGEST.username, mqtt_password=INGEST.password,
                                 mqtt_tls_ca_file=certs / "ca.crt",
                                 mqtt_client_id=f"tls-{tmp_path.name}")
@@ -409,6 +456,147 @@ def test_embedded_broker_tls_listener(tmp_path, certs):
         broker.stop()
 
 
+# --- sessions and identities (issue 14: 1, 2, 3, 13) ------------------------------------------
+
+
+def offline_ingest_with_queue(fleet: Fleet, client_id: str, count: int) -> list[bytes]:
+    """Ingest's persistent session (subscribed, then offline) with ``count`` of sm-2's
+    messages queued in it; the payloads, in order."""
+    ingest = connected(fleet.ingest(client_id, persistent=True))
+    assert not ingest.subscribe("farmtel/+/+/telemetry")[0].is_failure
+    ingest.close()
+    sm2 = connected(fleet.device("sm-2"))
+    payloads = [f"queued {i}".encode() for i in range(count)]
+    try:
+        for p in payloads:
+            sm2.publish(SM2, p)
+    finally:
+        sm2.close()
+    return payloads
+
+
+def back_online(fleet: Fleet, client_id: str, payloads: list[bytes]) -> Client:
+    """Ingest reconnects to its session and gets exactly ``payloads`` (then a live barrier)."""
+    ingest = connected(fleet.ingest(client_id, persistent=True))
+    try:
+        assert ingest.session_present
+        wait_for(lambda: len(ingest.received) >= len(payloads), 20, "queued messages")
+        sm1 = connected(fleet.device("sm-1"))
+        sm1.publish(SM1, b"barrier")
+        sm1.close()
+        wait_for(lambda: (SM1, b"barrier") in ingest.received, 10, "barrier")
+        assert [p for t, p in ingest.received if t == SM2] == payloads  # all, once, in order
+    finally:
+        ingest.close()
+    return ingest
+
+
+@pytest.mark.parametrize("service_id", ["farmtel-ingest", "farmtel-alerts-feed"])
+def test_a_device_cannot_take_over_or_discard_a_service_session(fleet, service_id):
+    # while the service is connected: the device's CONNECT must not kick it off
+    live = connected(fleet.ingest(service_id, persistent=True))
+    live.subscribe("farmtel/+/+/telemetry")
+    attacker = fleet.device("sm-1", client_id=service_id)
+    if not attacker.connect().is_failure:
+        attacker.close()
+    sm2 = connected(fleet.device("sm-2"))
+    sm2.publish(SM2, b"live")
+    sm2.close()
+    wait_for(lambda: (SM2, b"live") in live.received, 10, "live message")
+    assert live.disconnects == 0 and live.client.is_connected()
+    live.close()
+    # while it is away: a clean-session CONNECT with its client id must not discard its queue
+    payloads = offline_ingest_with_queue(fleet, service_id, 200)
+    attacker = fleet.device("sm-1", client_id=service_id)
+    if not attacker.connect().is_failure:
+        attacker.close()
+    back_online(fleet, service_id, payloads)
+
+
+def test_a_device_cannot_read_a_service_session_queue(fleet):
+    payloads = offline_ingest_with_queue(fleet, "farmtel-ingest", 20)
+    thief = fleet.device("sm-1", client_id="farmtel-ingest", clean_session=False)
+    if not thief.connect().is_failure:
+        thief.publish(SM1, b"thief's own")  # a round trip after any queued delivery began
+        thief.close()
+    assert thief.received == [] and thief.retained == []
+    back_online(fleet, "farmtel-ingest", payloads)
+
+
+def test_device_client_ids_are_bound_to_their_logins(fleet):
+    """Mosquitto's use_username_as_clientid and the embedded broker: whatever client id a
+    device asks for, it gets its own; two devices cannot share one."""
+    sm1 = connected(fleet.device("sm-1", client_id="shared-id"))
+    sm2 = connected(fleet.device("sm-2", client_id="shared-id"))
+    try:
+        ingest = connected(fleet.ingest())
+        ingest.subscribe("farmtel/+/+/telemetry")
+        sm1.publish(SM1, b"one")
+        sm2.publish(SM2, b"two")
+        wait_for(lambda: len(ingest.received) == 2, 10, "both devices' messages")
+        assert sm1.disconnects == 0 and sm2.disconnects == 0  # neither took the other over
+        ingest.close()
+    finally:
+        sm1.close()
+        sm2.close()
+
+
+@pytest.mark.parametrize("retain", [False, True])
+def test_a_will_on_another_farms_topic_is_never_published(fleet, retain):
+    forged = b'{"ts": "2026-01-01T00:00:00Z", "seq": 1, "readings": {"vwc_pct": 99}}'
+    ingest = connected(fleet.ingest())
+    try:
+        ingest.subscribe("farmtel/#")
+        attacker = fleet.device("sm-1")
+        attacker.client.will_set("farmtel/farm-b/sm-b/telemetry", forged, qos=1, retain=retain)
+        if not attacker.connect().is_failure:  # Mosquitto refuses a retained will outright
+            attacker.drop()
+        control = fleet.device("sm-2")  # control: an allowed will is published
+        control.client.will_set(SM2, b"control will", qos=1)
+        connected(control).drop()
+        wait_for(lambda: (SM2, b"control will") in ingest.received, 10, "the control's will")
+        late = connected(fleet.ingest())  # nothing retained either
+        late.subscribe("farmtel/#")
+        late.close()
+        assert all(t != "farmtel/farm-b/sm-b/telemetry" for t, _ in
+                   ingest.received + ingest.retained + late.received + late.retained)
+    finally:
+        ingest.close()
+
+
+def test_the_will_is_published_when_the_keep_alive_expires(fleet):
+    ingest = connected(fleet.ingest())
+    try:
+        ingest.subscribe("farmtel/+/+/telemetry")
+        silent = fleet.device("sm-1", keepalive_s=1)
+        silent.client.will_set(SM1, b"gone quiet", qos=1)
+        connected(silent).client.loop_stop()  # socket open, no PINGREQ from now on
+        wait_for(lambda: (SM1, b"gone quiet") in ingest.received, 15, "will after 1.5 x keep-alive")
+        silent.drop()
+    finally:
+        ingest.close()
+
+
+def test_devices_cannot_leave_retained_telemetry(fleet):
+    sm1 = connected(fleet.device("sm-1"))
+    info = sm1.client.publish(SM1, b"retained garbage", qos=1, retain=True)
+    # Mosquitto (retain_available false) disconnects the device; the embedded broker strips
+    # the flag (the message itself is delivered as live data)
+    wait_for(lambda: info.mid in sm1.puback or not sm1.client.is_connected(), 10,
+             "PUBACK or disconnection")
+    sm1.close()
+    late = connected(fleet.ingest())
+    try:
+        late.subscribe("farmtel/#")
+        sm2 = connected(fleet.device("sm-2"))
+        sm2.publish(SM2, b"barrier")
+        sm2.close()
+        wait_for(lambda: (SM2, b"barrier") in late.received, 10, "barrier")
+        assert late.retained == []
+    finally:
+        late.close()
+
+
 # --- the permission model itself (no broker) --------------------------------------------------
 
 
@@ -441,5 +629,8 @@ def test_generated_files_never_name_revoked_devices(tmp_path):
     pw, acl = (tmp_path / "pw").read_text(), (tmp_path / "acl").read_text()
     assert "sm-2" not in pw and "sm-2" not in acl
     assert {line.split(":")[0] for line in pw.splitlines() if not line.startswith("#")} == \
-        {"farmtel-ingest", "sm-1", "gw-1", "col-1"}
+        {"sm-1", "gw-1", "col-1"}
+    services = (tmp_path / "pw.services").read_text()
+    assert {line.split(":")[0] for line in services.splitlines() if not line.startswith("#")} \
+        == {"farmtel-ingest"}
     assert sync_mosquitto(meta.sessions, tmp_path / "pw", tmp_path / "acl", [INGEST])[1] is False
