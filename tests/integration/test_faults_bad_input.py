@@ -198,7 +198,7 @@ def test_a_flood_of_refused_records_costs_one_dead_letter_per_message(
         assert {(r.device_id, r.reason, r.refused) for r in rows} == {
             ("bad-1", "out_of_range", 3_300)}
         assert all(len(r.payload) == 512 for r in rows)
-        api = TestClient(build_api(meta, store, worker=worker, settings=settings))
+        api = TestClient(build_api(meta, store, worker=worker))
         dead = api.get("/api/v1/dead-letters", headers=ADMIN, params={"limit": 1000}).json()
         assert dead["counts_by_reason"] == {"out_of_range": 99_000}
         assert [d["counts"] for d in dead["items"]] == [{"out_of_range": 3_300}] * 30
@@ -227,7 +227,7 @@ def test_every_refusal_is_attributed_to_the_device_its_topic_names(tmp_path, mos
         other = (telemetry_topic("farm-a", "sm-2"), b"{broken")
         publish_all(pub, [(topic, p) for p in unparsed + parsed] + [other])
         wait_for(lambda: worker.metrics["messages_acked"] == 11, 30, "all acked")
-        api = TestClient(build_api(meta, store, worker=worker, settings=settings))
+        api = TestClient(build_api(meta, store, worker=worker))
         items = api.get("/api/v1/dead-letters", headers=ADMIN,
                         params={"device_id": "sm-1"}).json()["items"]
         assert len(items) == 10  # every refusal of sm-1, the unparsable ones too
