@@ -22,11 +22,13 @@ rows written = flood messages, refused readings counted exactly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from sqlalchemy import func, select
 from bench._common import MachineLoad, latency_stats
 from devices.contract import record, telemetry_topic
 from devices.mqtt_publisher import ReliablePublisher
+from farmtel.runtime import Metadata
 from farmtel.settings import Settings
 from ingest.deadletters import DeadLetter
 from storage.clock import now_ms
@@ -100,6 +103,52 @@ class Flooder(threading.Thread):
         self.pub.close(flush_timeout=60)
 
 
+@dataclass
+class Rig:
+    """Mosquitto, the store, a registry with the probe and the flooder, a ``farmtel ingest``."""
+
+    mqtt_port: int
+    store_url: str
+    meta: Metadata
+
+
+def start_rig(stack: contextlib.ExitStack, store_kind: str) -> Rig:
+    """Start every server of the run; ``stack`` stops them in reverse order."""
+    tmp = Path(tempfile.mkdtemp(prefix="farmtel-dlflood-"))
+    mosq = MosquittoServer()
+    mosq.start()
+    stack.callback(mosq.stop)
+    store_url = f"sqlite:///{tmp / 'data' / 'telemetry.db'}"
+    if store_kind == "influxdb":
+        influx = InfluxServer()
+        influx.start()
+        stack.callback(influx.stop)
+        store_url = f"influxdb://127.0.0.1:{influx.port}/dlflood"
+    data = {"data_dir": tmp / "data", "admin_token": "ft_dlflood", "store_url": store_url}
+    meta = small_registry(Settings(_env_file=None, **data),  # type: ignore[call-arg, arg-type]
+                          {PROBE: "soil_moisture", FLOODER: "soil_moisture"})
+    ingest = IngestProcess(ingest_env(data_dir=tmp / "data", store_url=store_url,
+                                      mqtt_port=mosq.port, client_id="dlflood-ingest",
+                                      admin_token="ft_dlflood"), tmp, tmp / "ingest.log")
+    ingest.start(timeout_s=60)
+    stack.callback(ingest.stop)
+    return Rig(mosq.port, store_url, meta)
+
+
+def dead_letters_of_flooder(meta: Metadata, messages: int) -> tuple[int, int]:
+    """(rows, refused readings) of the flooder's dead letters, once ``messages`` rows are in
+    (or after 120 s)."""
+    deadline = time.monotonic() + 120
+    query = select(func.count(), func.coalesce(func.sum(DeadLetter.refused), 0)).where(
+        DeadLetter.device_id == FLOODER)
+    while True:
+        with meta.sessions() as s:
+            rows, total = s.execute(query).one()
+        if rows >= messages or time.monotonic() > deadline:
+            return int(rows), int(total)
+        time.sleep(0.2)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--store", choices=("sqlite", "influxdb"), default="sqlite")
@@ -111,86 +160,57 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = ap.parse_args()
     load = MachineLoad()
-    tmp = Path(tempfile.mkdtemp(prefix="farmtel-dlflood-"))
-    influx = InfluxServer() if args.store == "influxdb" else None
-    mosq = MosquittoServer()
-    ingest: IngestProcess | None = None
-    pub: ReliablePublisher | None = None
-    flooder: Flooder | None = None
-    try:
-        mosq.start()
-        store_url = f"sqlite:///{tmp / 'data' / 'telemetry.db'}"
-        if influx is not None:
-            influx.start()
-            store_url = f"influxdb://127.0.0.1:{influx.port}/dlflood"
-        settings = Settings(_env_file=None, data_dir=tmp / "data",  # type: ignore[call-arg]
-                            admin_token="ft_dlflood", store_url=store_url)
-        meta = small_registry(settings, {PROBE: "soil_moisture", FLOODER: "soil_moisture"})
-        ingest = IngestProcess(ingest_env(data_dir=tmp / "data", store_url=store_url,
-                                          mqtt_port=mosq.port, client_id="dlflood-ingest",
-                                          admin_token="ft_dlflood"), tmp, tmp / "ingest.log")
-        ingest.start(timeout_s=60)
-        store = open_store(store_url)
-        pub = ReliablePublisher("127.0.0.1", mosq.port, client_id="bench-probe")
+    with contextlib.ExitStack() as stack:
+        rig = start_rig(stack, args.store)
+        store = open_store(rig.store_url)
+        stack.callback(store.close)
+        pub = ReliablePublisher("127.0.0.1", rig.mqtt_port, client_id="bench-probe")
         pub.connect()
+        stack.callback(pub.close, flush_timeout=30)
         probe_latencies(pub, store, 5, args.interval_s, 0)  # warm-up, not counted
         quiet = probe_latencies(pub, store, args.probes, args.interval_s, 1_000)
-        flooder = Flooder(mosq.port, args.messages, args.records, args.round_s)
+        flooder = Flooder(rig.mqtt_port, args.messages, args.records, args.round_s)
         print(f"flood: {args.messages} messages x {args.records} refused records "
               f"({len(flooder.payload) / 1024:.0f} KiB each) every {args.round_s:g} s",
               flush=True)
         flooder.start()
-        flooded = probe_latencies(pub, store, args.probes, args.interval_s, 100_000)
-        flooder.close()
-        flood_messages = flooder.published
-        flooder = None
-        deadline = time.monotonic() + 120
-        with meta.sessions() as s:
-            def refused() -> tuple[int, int]:
-                rows, total = s.execute(select(func.count(), func.coalesce(
-                    func.sum(DeadLetter.refused), 0)).where(
-                    DeadLetter.device_id == FLOODER)).one()
-                s.rollback()
-                return int(rows), int(total)
-
-            while refused()[0] < flood_messages and time.monotonic() < deadline:
-                time.sleep(0.2)
-            rows, refused_readings = refused()
-        store.close()
-        result: dict[str, Any] = {
-            "store": args.store,
-            "flood": {"messages": flood_messages, "records_per_message": args.records,
-                      "message_kib": round(len(flood_payload(0, args.records)) / 1024),
-                      "round_s": args.round_s, "dead_letter_rows": rows,
-                      "refused_readings_counted": refused_readings},
-            "without_flood": {k: round(v, 1) for k, v in latency_stats(quiet).items()},
-            "during_flood": {k: round(v, 1) for k, v in latency_stats(flooded).items()},
-        }
-        q, f = result["without_flood"], result["during_flood"]
-        result["ratio"] = {"p50": round(f["p50_ms"] / q["p50_ms"], 2),
-                           "p99": round(f["p99_ms"] / q["p99_ms"], 2)}
-        result.update(load.report())
-        print(json.dumps(result, indent=2))
-        print(f"probe publish -> stored, {args.probes} samples a phase ({args.store}): without "
-              f"flood p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms; during flood p50 "
-              f"{f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, max {f['max_ms']:.0f} ms "
-              f"(x{result['ratio']['p99']} at p99); {rows} dead-letter rows for "
-              f"{flood_messages} flood messages, {refused_readings} refused readings "
-              f"counted; {load.footer()}")
-        if args.json is not None:
-            args.json.write_text(json.dumps(result, indent=2))
-        ok = rows == flood_messages and refused_readings == flood_messages * args.records
-        return 0 if ok else 1
-    finally:
-        if flooder is not None:
+        try:
+            flooded = probe_latencies(pub, store, args.probes, args.interval_s, 100_000)
+        finally:
             flooder.close()
-        if pub is not None:
-            pub.close(flush_timeout=30)
-        if ingest is not None:
-            ingest.stop()
-        mosq.stop()
-        if influx is not None:
-            influx.stop()
+        rows, refused_readings = dead_letters_of_flooder(rig.meta, flooder.published)
+    result = report(args, quiet, flooded, flooder.published, rows, refused_readings, load)
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2))
+    ok = rows == flooder.published and refused_readings == flooder.published * args.records
+    return 0 if ok else 1
+
+
+def report(args: argparse.Namespace, quiet: list[float], flooded: list[float],
+           flood_messages: int, rows: int, refused_readings: int,
+           load: MachineLoad) -> dict[str, Any]:
+    """Print the result (JSON, then one line) and return it."""
+    result: dict[str, Any] = {
+        "store": args.store,
+        "flood": {"messages": flood_messages, "records_per_message": args.records,
+                  "message_kib": round(len(flood_payload(0, args.records)) / 1024),
+                  "round_s": args.round_s, "dead_letter_rows": rows,
+                  "refused_readings_counted": refused_readings},
+        "without_flood": {k: round(v, 1) for k, v in latency_stats(quiet).items()},
+        "during_flood": {k: round(v, 1) for k, v in latency_stats(flooded).items()},
+    }
+    q, f = result["without_flood"], result["during_flood"]
+    result["ratio"] = {"p50": round(f["p50_ms"] / q["p50_ms"], 2),
+                       "p99": round(f["p99_ms"] / q["p99_ms"], 2)}
+    result.update(load.report())
+    print(json.dumps(result, indent=2))
+    print(f"probe publish -> stored, {args.probes} samples a phase ({args.store}): without "
+          f"flood p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms; during flood p50 "
+          f"{f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, max {f['max_ms']:.0f} ms "
+          f"(x{result['ratio']['p99']} at p99); {rows} dead-letter rows for "
+          f"{flood_messages} flood messages, {refused_readings} refused readings "
+          f"counted; {load.footer()}")
+    return result
 
 
 if __name__ == "__main__":
