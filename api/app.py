@@ -18,6 +18,7 @@ from api.routes import (
     health,
     indicators,
     ingest,
+    jurisdictions,
     registry_import,
     sites,
     targets,
@@ -53,7 +54,7 @@ def create_app(services: ApiServices) -> FastAPI:
     install_error_handlers(app, _json_error)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     for module in (health, sites, devices, telemetry, ingest, fields, alerts, indicators,
-                   completeness, tokens, targets, registry_import):
+                   completeness, tokens, targets, registry_import, jurisdictions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount("/web", create_web_app(services))  # the pages (api.web)
     if services.metrics is not None:

@@ -14,6 +14,12 @@ from analytics.alerts.store import Alert, AlertEvent
 from analytics.indicators.hourly.table import HourlyCountDay
 from analytics.indicators.snapshots import IndicatorSnapshot, SnapshotEvidence, SnapshotValue
 from analytics.indicators.targets import PlanTarget, TargetSet
+from analytics.jurisdictions.tables import (
+    Jurisdiction,
+    JurisdictionUnit,
+    OfficialDenominator,
+    ReportedValue,
+)
 from analytics.scheduling.runs import JobRun
 from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from api.auth import ApiToken
@@ -38,6 +44,8 @@ TABLES: Final[tuple[type[Base], ...]] = (
     StationDay, FieldDay, FieldAdvice, HarvestRecord,
     # indicators
     HourlyCountDay, TargetSet, PlanTarget, IndicatorSnapshot, SnapshotValue, SnapshotEvidence,
+    # jurisdictions
+    Jurisdiction, JurisdictionUnit, OfficialDenominator, ReportedValue,
     # scheduler
     JobRun,
 )

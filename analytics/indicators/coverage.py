@@ -13,8 +13,12 @@ Per county, from the registry and the set of active devices:
 * service units: townships (or farms without a township) with at least one active device ÷
   service units.
 
-Denominators are the official figures of the data file where present, else what is
-registered. City-wide figures add up the counties' numerators and denominators.
+Denominators are the official figures of the scope where present (``basis`` ``official``),
+else what is registered (``basis`` ``registry``): a figure over the registry is coverage of
+the registered sites (登记覆盖率), not of the county's agriculture, and never counts toward a
+target. City-wide (and plan-group) figures add up the counties' numerators; the denominator
+is the jurisdiction's official total where it has one, else the sum of the counties'
+(official only when every county's is).
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from analytics.indicators.reference import DenominatorKey, Denominators
+from analytics.indicators.reference import DenominatorKey, Denominators, SourcedValue
 from analytics.indicators.registry_view import RegistryView, SiteRef
 
 CITY = "city"
 REGISTRY = "registry"
+OFFICIAL = "official"
+GROUP_PREFIX = "group:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,8 @@ class Ratio:
     denominator_source: str
     covered: tuple[str, ...] = ()
     """Ids of the sites (or service units) counted in the numerator."""
+    basis: str = OFFICIAL
+    """``official``: the denominator is an official figure; ``registry``: what is registered."""
 
     @property
     def pct(self) -> float | None:
@@ -91,15 +99,16 @@ def _site_states(view: RegistryView, active: Collection[str]) -> dict[str, _Site
 
 
 def _denominator(official: Denominators, county_id: str, key: DenominatorKey,
-                 registered: float, what: str) -> tuple[float, str]:
+                 registered: float, what: str) -> tuple[float, str, str]:
     given = official.official(county_id, key)
     if given is not None:
-        return given.value, given.source
-    return registered, f"{REGISTRY}: {what}"
+        return given.value, given.source, OFFICIAL
+    return registered, f"{REGISTRY}: {what}", REGISTRY
 
 
 def _county(view: RegistryView, county_id: str, sites: list[SiteRef],
-            states: Mapping[str, _SiteState], official: Denominators) -> SectorFigures:
+            states: Mapping[str, _SiteState], official: Denominators,
+            period_start_ms: int | None) -> SectorFigures:
     nothing = _SiteState(set())  # of sites without an active device (read, never changed)
 
     def state(site: SiteRef) -> _SiteState:
@@ -117,76 +126,110 @@ def _county(view: RegistryView, county_id: str, sites: list[SiteRef],
     any_heads = sum(s.head_count if s.site_id in barn_on_ids else collared[s.site_id]
                     for s in barns)
 
-    farmland, farmland_src = _denominator(official, county_id, DenominatorKey.FARMLAND_MU,
-                                          sum(s.area_mu for s in fields), "Σ area of fields")
-    facility, facility_src = _denominator(official, county_id, DenominatorKey.FACILITY_MU,
-                                          sum(s.area_mu for s in houses), "Σ area of greenhouses")
-    heads, heads_src = _denominator(official, county_id, DenominatorKey.LIVESTOCK_HEAD,
-                                    float(sum(s.head_count for s in barns)), "Σ head of barns")
-    farms = [f for f in view.farms.values() if f.county_id == county_id]
+    farmland, farmland_src, farmland_b = _denominator(
+        official, county_id, DenominatorKey.FARMLAND_MU, sum(s.area_mu for s in fields),
+        "Σ area of fields")
+    facility, facility_src, facility_b = _denominator(
+        official, county_id, DenominatorKey.FACILITY_MU, sum(s.area_mu for s in houses),
+        "Σ area of greenhouses")
+    heads, heads_src, heads_b = _denominator(
+        official, county_id, DenominatorKey.LIVESTOCK_HEAD,
+        float(sum(s.head_count for s in barns)), "Σ head of barns")
+    farms = [f for f in view.farms.values() if f.county_id == county_id
+             and _in_service(f.retired_ms, period_start_ms)]
     units = sorted({f.service_unit for f in farms})
     active_units = sorted({view.farms[s.farm_id].service_unit for s in sites
                            if state(s).active_types})
-    n_units, units_src = _denominator(official, county_id, DenominatorKey.SERVICE_UNITS,
-                                      float(len(units)), "townships of registered farms")
+    n_units, units_src, units_b = _denominator(official, county_id, DenominatorKey.SERVICE_UNITS,
+                                               float(len(units)), "townships of registered farms")
     flagged = [s for s in fields if s.high_standard]
     return SectorFigures(
         scope=county_id,
         field_crops=Ratio(sum(s.area_mu for s in probed), farmland, "亩", farmland_src,
-                          tuple(s.site_id for s in probed)),
+                          tuple(s.site_id for s in probed), farmland_b),
         facility=Ratio(sum(s.area_mu for s in climate), facility, "亩", facility_src,
-                       tuple(s.site_id for s in climate)),
+                       tuple(s.site_id for s in climate), facility_b),
         livestock=Ratio(float(any_heads), heads, "head", heads_src,
                         tuple(s.site_id for s in barns
-                              if s.site_id in barn_on_ids or collared[s.site_id])),
+                              if s.site_id in barn_on_ids or collared[s.site_id]), heads_b),
         livestock_barn=Ratio(float(sum(s.head_count for s in barn_on)), heads, "head", heads_src,
-                             tuple(s.site_id for s in barn_on)),
+                             tuple(s.site_id for s in barn_on), heads_b),
         livestock_individual=Ratio(float(sum(collared.values())), heads, "head", heads_src,
-                                   tuple(k for k, v in collared.items() if v)),
+                                   tuple(k for k, v in collared.items() if v), heads_b),
         metered_irrigation=Ratio(sum(s.area_mu for s in metered), farmland, "亩", farmland_src,
-                                 tuple(s.site_id for s in metered)),
+                                 tuple(s.site_id for s in metered), farmland_b),
         service_units=Ratio(float(len(active_units)), n_units, "unit", units_src,
-                            tuple(active_units)),
+                            tuple(active_units), units_b),
         high_standard_registered_mu=sum(s.area_mu for s in flagged),
         high_standard_monitored_mu=sum(s.area_mu for s in flagged if state(s).active_types),
     )
 
 
-def _sum(ratios: list[Ratio]) -> Ratio:
+def _sum(ratios: list[Ratio], total: SourcedValue | None) -> Ratio:
+    """Σ numerators over Σ denominators, or over ``total`` (an official figure) if given."""
+    numerator = sum(r.numerator for r in ratios)
+    unit = ratios[0].unit if ratios else ""
+    covered = tuple(c for r in ratios for c in r.covered)
+    if total is not None:
+        return Ratio(numerator, total.value, unit, total.source, covered, OFFICIAL)
+    basis = OFFICIAL if ratios and all(r.basis == OFFICIAL for r in ratios) else REGISTRY
     sources = {r.denominator_source.split(":")[0] for r in ratios}
-    return Ratio(
-        numerator=sum(r.numerator for r in ratios),
-        denominator=sum(r.denominator for r in ratios),
-        unit=ratios[0].unit if ratios else "",
-        denominator_source="Σ counties (" + ", ".join(sorted(sources)) + ")",
-        covered=tuple(c for r in ratios for c in r.covered),
-    )
+    return Ratio(numerator, sum(r.denominator for r in ratios), unit,
+                 "Σ counties (" + ", ".join(sorted(sources)) + ")", covered, basis)
 
 
-def city_figures(counties: Mapping[str, SectorFigures]) -> SectorFigures:
-    """City-wide figures: Σ numerators ÷ Σ denominators over the counties."""
-    parts = list(counties.values())
+def combined_figures(scope: str, parts: list[SectorFigures],
+                     totals: Mapping[str, SourcedValue] | None = None) -> SectorFigures:
+    """Figures of several counties together (the city, a plan group): Σ numerators ÷ the
+    official ``totals`` of the scope where given, else Σ the counties' denominators."""
+    t = totals or {}
+
+    def total(key: DenominatorKey) -> SourcedValue | None:
+        return t.get(key.value)
+
+    farmland, heads = total(DenominatorKey.FARMLAND_MU), total(DenominatorKey.LIVESTOCK_HEAD)
     return SectorFigures(
-        scope=CITY,
-        field_crops=_sum([p.field_crops for p in parts]),
-        facility=_sum([p.facility for p in parts]),
-        livestock=_sum([p.livestock for p in parts]),
-        livestock_barn=_sum([p.livestock_barn for p in parts]),
-        livestock_individual=_sum([p.livestock_individual for p in parts]),
-        metered_irrigation=_sum([p.metered_irrigation for p in parts]),
-        service_units=_sum([p.service_units for p in parts]),
+        scope=scope,
+        field_crops=_sum([p.field_crops for p in parts], farmland),
+        facility=_sum([p.facility for p in parts], total(DenominatorKey.FACILITY_MU)),
+        livestock=_sum([p.livestock for p in parts], heads),
+        livestock_barn=_sum([p.livestock_barn for p in parts], heads),
+        livestock_individual=_sum([p.livestock_individual for p in parts], heads),
+        metered_irrigation=_sum([p.metered_irrigation for p in parts], farmland),
+        service_units=_sum([p.service_units for p in parts], total(DenominatorKey.SERVICE_UNITS)),
         high_standard_registered_mu=sum(p.high_standard_registered_mu for p in parts),
         high_standard_monitored_mu=sum(p.high_standard_monitored_mu for p in parts),
     )
 
 
-def sector_figures(view: RegistryView, active: Collection[str],
-                   official: Denominators) -> dict[str, SectorFigures]:
-    """Figures per county of ``view`` and for the city (key ``"city"``)."""
+def group_scope(plan_group: str) -> str:
+    """The scope key of a plan group's roll-up."""
+    return f"{GROUP_PREFIX}{plan_group}"
+
+
+def _in_service(retired_ms: int | None, period_start_ms: int | None) -> bool:
+    """Whether a site or farm retired at ``retired_ms`` still counts in a period from
+    ``period_start_ms`` (one retired during the period counts for it)."""
+    return retired_ms is None or period_start_ms is None or retired_ms > period_start_ms
+
+
+def sector_figures(view: RegistryView, active: Collection[str], official: Denominators, *,
+                   period_start_ms: int | None = None) -> dict[str, SectorFigures]:
+    """Figures per county of ``view``, per plan group (keys ``group:<name>``) and for the city
+    (key ``"city"``); sites and farms retired at or before ``period_start_ms`` are left out
+    (one retired during the period counts for it)."""
     states = _site_states(view, active)
     by_county: dict[str, list[SiteRef]] = defaultdict(list)
     for site in view.sites.values():
-        by_county[site.county_id].append(site)
-    counties = {cid: _county(view, cid, by_county.get(cid, []), states, official)
-                for cid in view.counties}
-    return {**counties, CITY: city_figures(counties)}
+        if _in_service(site.retired_ms, period_start_ms):
+            by_county[site.county_id].append(site)
+    counties = {cid: _county(view, cid, by_county.get(cid, []), states, official,
+                             period_start_ms) for cid in view.counties}
+    groups: dict[str, list[SectorFigures]] = defaultdict(list)
+    for cid, ref in view.counties.items():
+        if ref.plan_group:
+            groups[ref.plan_group].append(counties[cid])
+    rolled = {group_scope(g): combined_figures(group_scope(g), parts)
+              for g, parts in groups.items()}
+    return {**counties, **rolled, CITY: combined_figures(CITY, list(counties.values()),
+                                                          official.city)}

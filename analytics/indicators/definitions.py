@@ -15,9 +15,6 @@ class IndicatorDef:
     unit: str
 
 
-CITY_NAME_ZH = "朔州市"
-CITY_NAME_EN = "Shuozhou City"
-
 DIGITISATION = "digitisation_level_pct"
 SERVICE_COVERAGE = "info_service_coverage_pct"
 IRRIGATION_COEFFICIENT = "irrigation_coefficient"

@@ -64,7 +64,7 @@ from storage.clock import HOUR_MS
 from storage.telemetry import Aggregation, RangeQuery, TelemetryStore
 
 EXCLUDED_GATEWAY = "gateway: no readings of its own"
-EXCLUDED_NOT_INSTALLED = "not provisioned before the end of the period"
+EXCLUDED_NOT_INSTALLED = "not provisioned before the end of the period, no reports in it"
 EXCLUDED_REVOKED = "revoked before the period"
 EXCLUDED_UNKNOWN_TYPE = "device type not in the catalogue"
 
@@ -95,10 +95,11 @@ _KINDS: dict[str, tuple[str, int]] = {  # type -> (quantity, interval [s]) or (e
 
 def _plan(view: RegistryView, measured: Period,
           ) -> tuple[dict[str, str], list[tuple[DeviceRef, str, int]]]:
-    """Devices left out and why (unknown type, gateway, revoked before the period, installed
-    after it, checked in that order), and the measured ones with quantity and interval [s];
-    both by registry view entry (a moved device's earlier placements count only where they
-    meet the period)."""
+    """Devices left out and why (unknown type, gateway, revoked before the period, checked in
+    that order), and the measured ones with quantity and interval [s]; both by registry view
+    entry (a moved device's earlier placements count only where they meet the period). A
+    device provisioned after the period is measured too: readings it backfilled into the
+    period count (:func:`_judge` drops it, as not installed, when there are none)."""
     excluded: dict[str, str] = {}
     measured_devices: list[tuple[DeviceRef, str, int]] = []
     start, end = measured.start_ms, measured.end_ms
@@ -110,27 +111,44 @@ def _plan(view: RegistryView, measured: Period,
             excluded[dev.key] = quantity
         elif dev.revoked_ms is not None and dev.revoked_ms <= start:
             excluded[dev.key] = EXCLUDED_REVOKED
-        elif dev.created_ms is not None and dev.created_ms >= end:
-            excluded[dev.key] = EXCLUDED_NOT_INSTALLED
         else:
             measured_devices.append((dev, quantity, interval))
     return excluded, measured_devices
 
 
 def _overlaps(dev: DeviceRef, start_ms: int, end_ms: int) -> bool:
-    """Whether ``dev``'s expected span meets [start_ms, end_ms)."""
+    """Whether an earlier placement's span meets [start_ms, end_ms)."""
     return ((dev.created_ms is None or dev.created_ms < end_ms)
             and (dev.revoked_ms is None or dev.revoked_ms > start_ms))
 
 
-def _lives(devices: list[DeviceRef], measured: Period) -> tuple[IntArray, IntArray]:
-    """The part of the period each device was expected to report in, as two arrays [UTC ms]."""
+def _moved(view: RegistryView) -> frozenset[str]:
+    """Ids of devices with earlier placements: their current placement starts at their
+    arrival, whatever they reported before (those reports belong to the earlier sites)."""
+    return frozenset(d.device_id for d in view.devices.values() if d.entry is not None)
+
+
+def _lives(devices: list[DeviceRef], measured: Period, grid: WindowGrid,
+           counts: NDArray[Any], moved: frozenset[str]) -> tuple[IntArray, IntArray]:
+    """The part of the period each device was expected to report in, as two arrays [UTC ms]:
+    from its registration or its first report in the period, whichever is earlier (data
+    backfilled or sent late counts in the period it covers; registration only bounds when a
+    device is expected before it reports; not for devices in ``moved``, nor for earlier
+    placements), to its revocation or the period's end."""
     n = len(devices)
     created = np.fromiter((measured.start_ms if d.created_ms is None else d.created_ms
                            for d in devices), np.int64, n)
     revoked = np.fromiter((measured.end_ms if d.revoked_ms is None else d.revoked_ms
                            for d in devices), np.int64, n)
-    return np.maximum(created, measured.start_ms), np.minimum(revoked, measured.end_ms)
+    start = np.minimum(np.maximum(created, measured.start_ms), measured.end_ms)
+    if counts.shape[1]:
+        fixed = np.fromiter((d.entry is not None or d.device_id in moved for d in devices),
+                            bool, n)
+        reported = counts > 0
+        first = np.where(reported.any(axis=1) & ~fixed, reported.argmax(axis=1), counts.shape[1])
+        first_ms = grid.first_ms + first.astype(np.int64) * grid.window_ms
+        start = np.minimum(start, np.maximum(first_ms, measured.start_ms))
+    return start, np.minimum(revoked, measured.end_ms)
 
 
 def _grids(intervals: set[int], measured: Period, config: IndicatorConfig) -> dict[int, WindowGrid]:
@@ -159,6 +177,7 @@ def measure_hourly(
     whole number of hours (or exceeds 255 intervals where an hour's count saturated)."""
     measured = period.clipped(now_ms)
     excluded, measured_devices = _plan(view, measured)
+    moved = _moved(view)
     grids = _grids({i for _, _, i in measured_devices}, measured, config)
     if any(g.window_ms % HOUR_MS for g in grids.values()):
         return None
@@ -191,8 +210,9 @@ def measure_hourly(
             per_window = grid.window_ms // HOUR_MS
             counts = h if per_window == 1 else h.reshape(len(block), grid.n_windows, per_window).sum(
                 axis=2, dtype=np.int64)
-            parts.append(_judge(block, grid, counts, measured, config))
-    return FleetCompleteness(measured, DeviceTable.concat(parts), excluded, reads)
+            parts.append(_judge(block, grid, counts, measured, config, moved))
+    table = _not_installed(DeviceTable.concat(parts), view, measured, excluded)
+    return FleetCompleteness(measured, table, excluded, reads)
 
 
 def measure_per_site(
@@ -202,6 +222,7 @@ def measure_per_site(
     """Completeness from one windowed COUNT query per site, quantity and interval."""
     measured = period.clipped(now_ms)
     excluded, measured_devices = _plan(view, measured)
+    moved = _moved(view)
     groups: dict[tuple[str, str, int], list[DeviceRef]] = defaultdict(list)
     for dev, quantity, interval in measured_devices:
         groups[(dev.site_id, quantity, interval)].append(dev)
@@ -225,16 +246,17 @@ def measure_per_site(
                 if not rem and 0 <= i < grid.n_windows and p.value > 0:
                     for r in rows_of.get(p.device_id, ()):
                         counts[r, i] = int(p.value)
-        parts.append(_judge(members, grid, counts, measured, config))
-    return FleetCompleteness(measured, DeviceTable.concat(parts), excluded, queries)
+        parts.append(_judge(members, grid, counts, measured, config, moved))
+    table = _not_installed(DeviceTable.concat(parts), view, measured, excluded)
+    return FleetCompleteness(measured, table, excluded, queries)
 
 
 def _judge(devices: list[DeviceRef], grid: WindowGrid, counts: NDArray[Any], measured: Period,
-           config: IndicatorConfig) -> DeviceTable:
+           config: IndicatorConfig, moved: frozenset[str]) -> DeviceTable:
     """Completeness of ``devices`` from their reports per window of ``grid`` [n, n_windows]
     (:func:`~analytics.indicators.completeness.grid_completeness`): the one judgement both
     ways of counting end in."""
-    life_start, life_end = _lives(devices, measured)
+    life_start, life_end = _lives(devices, measured, grid, counts, moved)
     res = grid_completeness(grid=grid, counts=counts, life_start_ms=life_start,
                             life_end_ms=life_end, threshold_pct=config.active_threshold_pct)
     gap_s = grid.window_ms // 1000
@@ -242,3 +264,22 @@ def _judge(devices: list[DeviceRef], grid: WindowGrid, counts: NDArray[Any], mea
                        received=res.received, longest_gap_s=res.longest_gap_windows * gap_s,
                        gap_resolution_s=np.full(len(devices), gap_s, np.int64),
                        active=res.active)
+
+
+def _not_installed(table: DeviceTable, view: RegistryView, measured: Period,
+                   excluded: dict[str, str]) -> DeviceTable:
+    """``table`` without the devices provisioned after the period that sent nothing for it
+    (recorded in ``excluded``)."""
+    devices = view.devices
+    late = np.fromiter(((devices[k].created_ms or 0) >= measured.end_ms
+                        for k in table.device_ids), bool, len(table))
+    drop = late & (table.expected == 0)
+    if not drop.any():
+        return table
+    for i in np.flatnonzero(drop).tolist():
+        excluded[table.device_ids[i]] = EXCLUDED_NOT_INSTALLED
+    keep = np.flatnonzero(~drop)
+    ids = table.device_ids
+    return DeviceTable([ids[i] for i in keep.tolist()], expected=table.expected[keep],
+                       received=table.received[keep], longest_gap_s=table.longest_gap_s[keep],
+                       gap_resolution_s=table.gap_resolution_s[keep], active=table.active[keep])

@@ -22,6 +22,8 @@ class Status(StrEnum):
     BEHIND = "behind"
     NO_DATA = "no_data"
     NO_TARGET = "no_target"
+    REGISTRY_COVERAGE = "registry_coverage"
+    """A share of what is registered, not of the scope's agriculture: no target applies."""
 
 
 @dataclass(frozen=True, slots=True)

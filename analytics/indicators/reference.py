@@ -1,9 +1,11 @@
-"""Sector weights and official denominators: versioned data files with their sources.
+"""Sector weights and official denominators: data with their sources.
 
-``analytics/data/sector_weights_shuozhou_2020.json``: each production sector's share of
-agricultural output value, for the weighted 农业生产数字化水平. ``analytics/data/
-denominators_shuozhou.json``: official county figures (farmland [亩], facility area [亩],
-livestock [head], service units [count]) where known; the registry fills the gaps.
+Sector weights (each production sector's share of agricultural output value, for the weighted
+农业生产数字化水平) come with a jurisdiction (``analytics/data/jurisdiction.json`` names the
+packaged one's file). Official denominators (farmland [亩], facility area [亩], livestock
+[head], service units [count]) of the jurisdiction and of its units are versioned rows of
+the metadata database (:mod:`analytics.jurisdictions.store`); a unit without one is shown as
+coverage of what is registered (登记覆盖率), never as coverage of the unit.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-WEIGHTS_FILE = "sector_weights_shuozhou_2020.json"
-DENOMINATORS_FILE = "denominators_shuozhou.json"
+DEFAULT_JURISDICTION_FILE = "jurisdiction.json"
 
 
 class Sector(StrEnum):
@@ -63,11 +64,12 @@ class SectorWeights:
 
 @dataclass(frozen=True, slots=True)
 class Denominators:
-    """Official denominators per county, and city totals kept for reference only."""
+    """Official denominators per county (unit) and for the jurisdiction as a whole (``city``,
+    keyed by :class:`DenominatorKey` value)."""
 
     version: str
     counties: Mapping[str, Mapping[DenominatorKey, SourcedValue]]
-    city_reference: Mapping[str, SourcedValue]
+    city: Mapping[str, SourcedValue]
 
     def official(self, county_id: str, key: DenominatorKey) -> SourcedValue | None:
         """The county's official figure for ``key``, if the data has one."""
@@ -112,21 +114,7 @@ def parse_sector_weights(doc: Mapping[str, Any]) -> SectorWeights:
                          _weights(doc["weights"], "weights"), MappingProxyType(counties))
 
 
-def parse_denominators(doc: Mapping[str, Any]) -> Denominators:
-    """Validated denominators from a denominators document."""
-    counties = {
-        cid: MappingProxyType({DenominatorKey(k): _sourced(v, f"{cid}.{k}") for k, v in entries.items()})
-        for cid, entries in (doc.get("counties") or {}).items()
-    }
-    city = {k: _sourced(v, f"city_reference.{k}") for k, v in (doc.get("city_reference") or {}).items()}
-    return Denominators(str(doc["version"]), MappingProxyType(counties), MappingProxyType(city))
-
-
-def load_sector_weights(name: str = WEIGHTS_FILE) -> SectorWeights:
-    """The packaged sector weights."""
-    return parse_sector_weights(_read(name))
-
-
-def load_denominators(name: str = DENOMINATORS_FILE) -> Denominators:
-    """The packaged denominators."""
-    return parse_denominators(_read(name))
+def load_sector_weights() -> SectorWeights:
+    """The packaged jurisdiction's sector weights."""
+    name = _read(DEFAULT_JURISDICTION_FILE)["sector_weights"]
+    return parse_sector_weights(_read(name) if isinstance(name, str) else name)

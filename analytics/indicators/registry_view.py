@@ -45,6 +45,8 @@ class FarmRef:
     farm_id: str
     county_id: str
     township: str | None
+    retired_ms: int | None = None
+    """When the farm was retired [UTC ms]; None while in service."""
 
     @property
     def service_unit(self) -> str:
@@ -66,6 +68,8 @@ class SiteRef(NamedTuple):
     area_mu: float
     head_count: int
     high_standard: bool
+    retired_ms: int | None = None
+    """When the site was retired [UTC ms]; None while in service."""
 
 
 class DeviceRef(NamedTuple):
@@ -157,9 +161,10 @@ def load_registry_view(session: Session, *, farm_ids: Collection[str] | None = N
     """
     counties = {c.id: CountyRef(c.id, c.name_zh, c.name_en, c.plan_group)
                 for c in session.scalars(select(County).order_by(County.id))}
-    farm_q = select(Farm.id, Farm.county_id, Farm.township)
+    farm_q = select(Farm.id, Farm.county_id, Farm.township, type_coerce(Farm.retired_at, String))
     site_q = select(Site.id, Site.farm_id, Farm.county_id, Site.kind, Site.area_mu, Site.head_count,
-                    type_coerce(Site.attributes, String)).join(Farm, Site.farm_id == Farm.id)
+                    type_coerce(Site.attributes, String), type_coerce(Site.retired_at, String)
+                    ).join(Farm, Site.farm_id == Farm.id)
     dev_q = select(Device.id, Device.type, Device.site_id, type_coerce(Device.attributes, String),
                    type_coerce(Device.created_at, String), type_coerce(Device.revoked_at, String),
                    type_coerce(Device.retired_at, String))
@@ -177,14 +182,15 @@ def load_registry_view(session: Session, *, farm_ids: Collection[str] | None = N
             or_(Site.farm_id.in_(wanted), Device.id.in_(stood)))
         closed_q = closed_q.where(DevicePlacement.device_id.in_(stood))
     conn = session.connection()  # Core rows: no ORM result processing per row
-    farms = {fid: FarmRef(fid, cid, town) for fid, cid, town in conn.execute(farm_q).all()}
+    ms = _Timestamps()
+    farms = {fid: FarmRef(fid, cid, town, ms(retired))
+             for fid, cid, town, retired in conn.execute(farm_q).all()}
     sites = {
         sid: SiteRef(sid, fid, cid, kind, float(area or 0.0), int(heads or 0),
                      attrs is not None and attrs != "{}"
-                     and _flag(_attrs(attrs, _SITE_KEYS).get("high_standard")))
-        for sid, fid, cid, kind, area, heads, attrs in conn.execute(site_q).all()
+                     and _flag(_attrs(attrs, _SITE_KEYS).get("high_standard")), ms(retired))
+        for sid, fid, cid, kind, area, heads, attrs, retired in conn.execute(site_q).all()
     }
-    ms = _Timestamps()
     seen = ms.seen
     closed: dict[str, list[tuple[str, int, int]]] = {}
     for did, sid, since, until in conn.execute(closed_q).all():

@@ -13,12 +13,12 @@ from typing import Any
 
 from analytics.indicators.compute import IndicatorValue
 from analytics.indicators.coverage import CITY, SectorFigures
-from analytics.indicators.definitions import CITY_NAME_ZH
+from analytics.indicators.reference import DenominatorKey
 from analytics.indicators.rollup import CompletenessRow, Level, rollup
 from analytics.indicators.service import Evaluation
 
 DETAIL_KEYS = frozenset({"covered", "sites", "devices", "sources", "sources_skipped",
-                         "unassigned_field_meters"})
+                         "unassigned_field_meters", "fields"})
 
 
 def value_row(v: IndicatorValue) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def value_row(v: IndicatorValue) -> dict[str, Any]:
     return {"key": v.key, "scope": v.scope, "name_zh": v.name_zh, "name_en": v.name_en,
             "unit": v.unit, "value": p.value, "baseline": p.baseline, "target": p.target,
             "expected": p.expected, "progress_pct": p.progress_pct, "status": p.status.value,
-            "baseline_assumed": p.baseline_assumed}
+            "baseline_assumed": p.baseline_assumed, "basis": v.basis, "reason": v.reason}
 
 
 def completeness_row(row: CompletenessRow) -> dict[str, Any]:
@@ -49,18 +49,35 @@ def denominators_used(figures: Mapping[str, SectorFigures]) -> dict[str, dict[st
     }
 
 
+_REGISTERED = (  # key, site kind, what is summed
+    (DenominatorKey.FARMLAND_MU, "field", "area_mu"),
+    (DenominatorKey.FACILITY_MU, "greenhouse", "area_mu"),
+    (DenominatorKey.LIVESTOCK_HEAD, "barn", "head_count"),
+)
+
+
 def official_reference(ev: Evaluation) -> list[dict[str, Any]]:
-    """How much of the city's official totals (plan figures) the registry knows of [%]."""
-    city = ev.figures[CITY]
+    """For the jurisdiction (scope ``city``) and each unit: how much of the real agriculture
+    (the official figure, with its source) the registry knows of [%]; ``official`` None where
+    no official figure is on record."""
+    registered: dict[tuple[str, str], float] = {}
+    for site in ev.view.sites.values():
+        for key, kind, attr in _REGISTERED:
+            if site.kind == kind:
+                amount = float(getattr(site, attr) or 0)
+                for scope in (site.county_id, CITY):
+                    registered[(scope, key.value)] = registered.get((scope, key.value), 0.0) + amount
     out = []
-    for key, ratio in (("farmland_mu", city.field_crops), ("facility_mu", city.facility),
-                       ("livestock_head", city.livestock)):
-        ref = ev.denominators.city_reference.get(key)
-        if ref is None or ref.value <= 0:
-            continue
-        out.append({"key": key, "official": ref.value, "source": ref.source,
-                    "in_farmtel": ratio.denominator,
-                    "in_farmtel_pct": 100.0 * ratio.denominator / ref.value})
+    for scope in [*ev.view.counties, CITY]:
+        for key, _, _ in _REGISTERED:
+            ref = (ev.denominators.city.get(key.value) if scope == CITY
+                   else ev.denominators.official(scope, key))
+            known = registered.get((scope, key.value), 0.0)
+            out.append({"scope": scope, "key": key.value, "registered": known,
+                        "official": None if ref is None else ref.value,
+                        "source": None if ref is None else ref.source,
+                        "registered_pct": None if ref is None or ref.value <= 0
+                        else 100.0 * known / ref.value})
     return out
 
 
@@ -68,7 +85,8 @@ def reference_document(ev: Evaluation) -> dict[str, Any]:
     """Targets, weights, denominators and settings an evaluation used."""
     return {
         "scope_names": {**{c: ref.name_zh for c, ref in ev.view.counties.items()},
-                        CITY: CITY_NAME_ZH},
+                        CITY: ev.jurisdiction_name_zh},
+        "jurisdiction": ev.jurisdiction_id,
         "target_set": {"id": ev.target_set_id, **ev.targets.to_json()},
         "sector_weights": {
             "version": ev.weights.version, "method": ev.weights.method,
@@ -79,7 +97,7 @@ def reference_document(ev: Evaluation) -> dict[str, Any]:
         "denominators": {
             "version": ev.denominators.version,
             "used": denominators_used(ev.figures),
-            "city_reference": {k: asdict(v) for k, v in ev.denominators.city_reference.items()},
+            "city": {k: asdict(v) for k, v in ev.denominators.city.items()},
             "official_reference": official_reference(ev),
         },
         "config": {"active_threshold_pct": ev.config.active_threshold_pct,

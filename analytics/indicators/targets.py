@@ -1,7 +1,7 @@
 """Plan targets as versioned, write-once data: parsed from JSON, kept in the metadata database.
 
-The packaged set (``analytics/data/plan_targets_shuozhou_2021_2025.json``) is inserted the
-first time targets are needed; an admin uploads a newer plan's set as JSON under a new
+The packaged jurisdiction's set (``analytics/data/jurisdiction.json`` names its file) is
+inserted the first time targets are needed; an admin uploads a newer plan's set as JSON under a new
 version. The newest set is current; snapshots keep the id of, and a copy of, the set they used.
 """
 
@@ -23,7 +23,7 @@ from devices.registry import utcnow
 from storage.errors import Conflict
 from storage.metadata import Base
 
-PACKAGED_TARGETS = "plan_targets_shuozhou_2021_2025.json"
+DEFAULT_JURISDICTION_FILE = "jurisdiction.json"
 SCOPES = ("city", "county")
 
 
@@ -114,9 +114,13 @@ def parse_target_set(doc: Mapping[str, Any]) -> TargetSetDoc:
 
 
 def packaged_target_set() -> TargetSetDoc:
-    """The targets shipped with farmtel (Shuozhou 14th five-year plan)."""
-    text = resources.files("analytics.data").joinpath(PACKAGED_TARGETS).read_text(encoding="utf-8")
-    return parse_target_set(json.loads(text))
+    """The targets of the jurisdiction shipped with farmtel."""
+    def read(name: str) -> Any:
+        return json.loads(resources.files("analytics.data").joinpath(name).read_text(
+            encoding="utf-8"))
+
+    entry = read(DEFAULT_JURISDICTION_FILE)["target_set"]
+    return parse_target_set(read(entry) if isinstance(entry, str) else entry)
 
 
 @write_once

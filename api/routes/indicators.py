@@ -47,11 +47,14 @@ class IndicatorOut(BaseModel):
     progress_pct: float | None
     status: str
     baseline_assumed: bool = False
+    basis: str = Field(default="sensed", description="sensed | registry (登记覆盖率, no target) | reported")
+    reason: str | None = Field(default=None, description="why value is missing")
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
 class ScopeOut(BaseModel):
     scope: str
+    level: str = Field(description="city | plan_group | county")
     name_zh: str
     name_en: str
     plan_group: str | None
@@ -62,10 +65,11 @@ class IndicatorsOut(BaseModel):
     period: PeriodOut
     active_threshold_pct: float
     target_set: TargetSetRef
+    jurisdiction: dict[str, str]
     scopes: list[ScopeOut]
-    not_computed: list[str] = Field(description="targets farmtel cannot measure")
+    not_computed: list[str] = Field(description="targets farmtel does not sense (reported)")
     official_reference: list[dict[str, Any]] = Field(
-        description="how much of the city's official totals (the plan's figures) is registered")
+        description="per scope: how much of the official figures the registry knows of")
     detail: dict[str, Any] | None = None
 
 
@@ -126,6 +130,7 @@ def current_indicators(
     target_set: Annotated[str | None, Query(max_length=64)] = None,
     evidence: bool = False,
     format: Literal["json", "csv"] = "json",
+    jurisdiction: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Any:
     """Indicators of every county and the city for a period (default: the last 30 days), with
     targets, the straight-line expectation and on-track/behind status.
@@ -136,7 +141,7 @@ def current_indicators(
     """
     ask = uc.ReportRequest(period=period, start=start, end=end, county_id=county_id,
                            threshold_pct=threshold_pct, target_set=target_set,
-                           evidence=evidence)
+                           evidence=evidence, jurisdiction=jurisdiction)
     if format == "csv":
         return _download(uc.report_csv(session, services, ask))
     return uc.report(session, services, principal, ask)

@@ -18,8 +18,8 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from analytics.indicators.compute import IndicatorValue
-from analytics.indicators.coverage import CITY
-from analytics.indicators.definitions import BY_KEY, CITY_NAME_EN, CITY_NAME_ZH
+from analytics.indicators.coverage import GROUP_PREFIX
+from analytics.indicators.definitions import BY_KEY
 from analytics.indicators.export import values_csv
 from analytics.indicators.privacy import k_anonymous
 from analytics.indicators.rollup import Level, rollup
@@ -73,14 +73,17 @@ class IndicatorRow:
     progress_pct: float | None
     status: str
     baseline_assumed: bool = False
+    basis: str = "sensed"
+    reason: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class ScopeReport:
-    """The indicators of a county or of the city."""
+    """The indicators of a county, a plan group or the city."""
 
     scope: str
+    level: str
     name_zh: str
     name_en: str
     plan_group: str | None
@@ -102,6 +105,7 @@ class Report:
     period: PeriodInfo
     active_threshold_pct: float
     target_set: TargetSetRef
+    jurisdiction: dict[str, str]
     scopes: list[ScopeReport]
     not_computed: list[str]
     official_reference: list[dict[str, Any]]
@@ -119,6 +123,7 @@ class ReportRequest:
     threshold_pct: float | None = None
     target_set: str | None = None
     evidence: bool = False
+    jurisdiction: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,17 +204,26 @@ def _indicator(v: IndicatorValue, *, detail: bool) -> IndicatorRow:
                         evidence=evidence)
 
 
+def _scope_names(ev: Evaluation, scope: str) -> tuple[str, str, str, str | None]:
+    """Level, Chinese and English name, plan group of a scope."""
+    county = ev.view.counties.get(scope)
+    if county is not None:
+        return "county", county.name_zh, county.name_en, county.plan_group or None
+    if scope.startswith(GROUP_PREFIX):
+        group = scope.removeprefix(GROUP_PREFIX)
+        return "plan_group", group, f"plan group {group}", group
+    return "city", ev.jurisdiction_name_zh, ev.jurisdiction_name_en, None
+
+
 def _scopes(ev: Evaluation, county_id: str | None, *, detail: bool) -> list[ScopeReport]:
     out = []
-    for scope in [*ev.view.counties, CITY]:
+    order = {"city": 0, "plan_group": 1, "county": 2}
+    for scope in sorted(ev.figures, key=lambda s: order[_scope_names(ev, s)[0]]):
         if county_id is not None and scope != county_id:
             continue
-        county = ev.view.counties.get(scope)
+        level, zh, en, group = _scope_names(ev, scope)
         out.append(ScopeReport(
-            scope=scope,
-            name_zh=county.name_zh if county else CITY_NAME_ZH,
-            name_en=county.name_en if county else CITY_NAME_EN,
-            plan_group=county.plan_group if county else None,
+            scope=scope, level=level, name_zh=zh, name_en=en, plan_group=group,
             indicators=[_indicator(v, detail=detail) for v in ev.values if v.scope == scope]))
     return out
 
@@ -234,7 +248,7 @@ def _evaluation(session: Session, services: ApiServices, ask: ReportRequest) -> 
     p = resolve_period(period=ask.period, start=ask.start, end=ask.end, default_days=30)
     config = with_threshold(services.indicators, ask.threshold_pct)
     return evaluate(session, services.store, period=p, now_ms=now_ms(), config=config,
-                    target_version=ask.target_set)
+                    target_version=ask.target_set, jurisdiction_id=ask.jurisdiction)
 
 
 def report(session: Session, services: ApiServices, principal: Principal,
@@ -265,6 +279,8 @@ def report(session: Session, services: ApiServices, principal: Principal,
                           measured_until=from_ms(ev.fleet.period.end_ms)),
         active_threshold_pct=ev.config.active_threshold_pct,
         target_set=TargetSetRef(id=ev.target_set_id, version=ev.targets.version),
+        jurisdiction={"id": ev.jurisdiction_id, "name_zh": ev.jurisdiction_name_zh,
+                      "name_en": ev.jurisdiction_name_en},
         scopes=_scopes(ev, county_id, detail=detail),
         not_computed=list(ev.not_computed), official_reference=official_reference(ev),
         detail=extra)
@@ -273,9 +289,8 @@ def report(session: Session, services: ApiServices, principal: Principal,
 def report_csv(session: Session, services: ApiServices, ask: ReportRequest) -> Download:
     """The period's values by county and city as CSV (UTF-8 with BOM)."""
     ev = _evaluation(session, services, ask)
-    names = {c: ref.name_zh for c, ref in ev.view.counties.items()}
     rows = [{**value_row(v), "period": ev.period.label,
-             "scope_name_zh": names.get(v.scope, CITY_NAME_ZH), "target_set": ev.targets.version}
+             "scope_name_zh": _scope_names(ev, v.scope)[1], "target_set": ev.targets.version}
             for v in ev.values if ask.county_id is None or v.scope == ask.county_id]
     return Download(f"indicators-{slug(ev.period.label)}.csv", "text/csv; charset=utf-8",
                     values_csv(rows))

@@ -18,8 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 from analytics.indicators.coverage import CITY
 from analytics.indicators.definitions import BY_KEY, DIGITISATION
 from analytics.indicators.targets import current_target_set
-from api.deps import BureauView, DbSession, Services
+from api.auth import Role
+from api.deps import Admin, BureauView, DbSession, Services
 from api.usecases import indicators as uc
+from api.usecases import jurisdictions as juc
 from api.web.charts import Chart, Series, chart
 from api.web.i18n import Translator
 from api.web.render import fmt_cst, render, translator
@@ -33,7 +35,8 @@ MonthParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2})?$")]
 DayParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
 SnapshotId = Annotated[int, Path(ge=1, le=2**62)]
 STATUS_ICONS = {"achieved": "✔", "on_track": "↗", "behind": "↘", "no_data": "–",
-                "no_target": "·"}
+                "no_target": "·", "registry_coverage": "○"}
+DENOMINATOR_KEYS = ("farmland_mu", "facility_mu", "livestock_head", "service_units")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,8 @@ def indicators_page(request: Request, principal: BureauView, session: DbSession,
                     services: Services, period: MonthParam = None, start: DayParam = None,
                     end: DayParam = None,
                     key: Annotated[str, Query(max_length=64)] = DIGITISATION,
-                    taken: Annotated[int, Query(ge=0)] = 0) -> Response:
+                    taken: Annotated[int, Query(ge=0)] = 0,
+                    saved: Annotated[int, Query(ge=0)] = 0) -> Response:
     """Indicators of a period (default: the last 30 days) by county against the targets."""
     t = translator(request)
     choice = PeriodChoice.parse(period, start, end)
@@ -173,8 +177,45 @@ def indicators_page(request: Request, principal: BureauView, session: DbSession,
         "snapshots": uc.snapshots(session, None, 24),
         "bar": bar, "digits": digits, "status_icons": STATUS_ICONS, "taken": taken,
         "csv_url": f"{base_path(request)}/indicators.csv" + (f"?{query}" if query else ""),
-        "today": cst_today().isoformat(),
+        "today": cst_today().isoformat(), "saved": saved, "names": names,
+        "known": result.official_reference, "is_admin": principal.role is Role.ADMIN,
+        "denominator_keys": DENOMINATOR_KEYS,
+        "reported_keys": [(d.key, t.pick(d.name_zh, d.name_en)) for d in (doc.targets if doc else ())
+                          if d.key in result.not_computed],
     }, principal=principal, active="/indicators")
+
+
+def _number(form: CheckedForm, name: str, kind: type[float] | type[int]) -> float | int:
+    try:
+        return kind(form.get(name, ""))
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be a number") from exc
+
+
+def _entry(form: CheckedForm, *names: str) -> dict[str, object]:
+    body: dict[str, object] = {n: form.get(n, "") for n in names}
+    body["value"] = _number(form, "value", float)
+    body["year"] = _number(form, "year", int)
+    return body
+
+
+@router.post("/indicators/denominators")
+def add_denominator(request: Request, principal: Admin, session: DbSession,
+                    form: CheckedForm) -> Response:
+    """Append a version of an official denominator (admin), with its provenance."""
+    row = juc.add_denominator(session, principal, _entry(form, "scope", "key", "document",
+                                                         "section"))
+    return RedirectResponse(f"{base_path(request)}/indicators?saved={row['id']}#admin",
+                            status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/indicators/reported")
+def add_reported(request: Request, principal: Admin, session: DbSession,
+                 form: CheckedForm) -> Response:
+    """Append a reported indicator value (admin), with its provenance."""
+    row = juc.add_reported(session, principal, _entry(form, "scope", "key", "document", "section"))
+    return RedirectResponse(f"{base_path(request)}/indicators?saved={row['id']}#admin",
+                            status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/indicators.csv")

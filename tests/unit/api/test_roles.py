@@ -88,6 +88,12 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN_ONLY,
     ("GET", "/api/v1/targets"): BUREAU_VIEW,
     ("POST", "/api/v1/targets"): ADMIN_ONLY,
+    ("GET", "/api/v1/jurisdictions"): BUREAU_VIEW,
+    ("POST", "/api/v1/jurisdictions"): ADMIN_ONLY,
+    ("GET", "/api/v1/denominators"): BUREAU_VIEW,
+    ("POST", "/api/v1/denominators"): ADMIN_ONLY,
+    ("GET", "/api/v1/reported"): BUREAU_VIEW,
+    ("POST", "/api/v1/reported"): ADMIN_ONLY,
 }
 
 # Path parameters: ids that do not exist, so that calls allowed by role change nothing.
@@ -246,10 +252,12 @@ def test_indicators_report_every_county_with_targets(env):
     client, _, h = env
     body = client.get("/api/v1/indicators", headers=h["bureau"]).json()
     scopes = {s["scope"]: s for s in body["scopes"]}
-    assert len(scopes) == 7  # six counties and the city
-    dig = next(i for i in scopes["shuocheng"]["indicators"] if i["key"] == d.DIGITISATION)
+    assert len(scopes) == 10  # six counties, three plan groups and the city
+    dig = next(i for i in scopes["city"]["indicators"] if i["key"] == d.DIGITISATION)
     assert dig["target"] == 50 and dig["name_zh"] == "农业生产数字化水平"
-    assert dig["status"] in ("behind", "on_track", "achieved")
+    assert dig["status"] in ("behind", "on_track")  # 80 亩 of 575.6万亩: far below
+    county = next(i for i in scopes["shuocheng"]["indicators"] if i["key"] == d.DIGITISATION)
+    assert county["status"] == "registry_coverage" and county["target"] is None
     # sm-1 (on field-1) was installed 10 days ago and sent 4 reports: 4 of 10 × 96 expected is
     # far below 80 %, so no field is covered
     field = next(i for i in scopes["shuocheng"]["indicators"] if i["key"] == d.COVERAGE_FIELD)
@@ -309,7 +317,10 @@ def test_target_upload_snapshots_and_export(env):
                                         headers=h["bureau"]).json()] == [sid]
     text = client.get(f"/api/v1/indicators/snapshots/{sid}/export", headers=h["bureau"]).text
     rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
-    assert {r["target_set"] for r in rows} == {"shuozhou-2026-2030"} and len(rows) == 7 * len(d.INDICATORS)
+    # 10 scopes (6 counties, 3 plan groups, the city) × (sensed + the plan's other targets)
+    per_scope = len(d.INDICATORS) + len([t for t in packaged_target_set().targets
+                                         if t.key not in d.BY_KEY])
+    assert {r["target_set"] for r in rows} == {"shuozhou-2026-2030"} and len(rows) == 10 * per_scope
     js = client.get(f"/api/v1/indicators/snapshots/{sid}/export", params={"format": "json"},
                     headers=h["bureau"]).json()
     assert len(js["values"]) == len(rows)

@@ -88,7 +88,8 @@ def test_sector_coverage_and_indicators(env):
     assert v["shuocheng", d.COVERAGE_LIVESTOCK_INDIVIDUAL].value == pytest.approx(4.0)
     # metered irrigation: F1 (active field meter) 100 亩 of 550 -> 18.18 %; 0.01 万亩
     assert v["shuocheng", d.COVERAGE_METERED].value == pytest.approx(100 * 100 / 550)
-    assert v["shuocheng", d.WATER_SAVING_AREA].value == pytest.approx(0.01)
+    # 高效节水灌溉面积: F1 is metered but declares no high-efficiency method -> 0 (test_water)
+    assert v["shuocheng", d.WATER_SAVING_AREA].value == 0.0
     # digitisation = 0.5 × 45.45 + 0.2 × 40 + 0.3 × 4 (weights sum to 1)
     expected_sc = 0.5 * (100 * 250 / 550) + 0.2 * 40 + 0.3 * 4
     assert v["shuocheng", d.DIGITISATION].value == pytest.approx(expected_sc)
@@ -117,8 +118,27 @@ def test_sector_coverage_and_indicators(env):
     assert v["city", d.IRRIGATION_COEFFICIENT].value == pytest.approx(0.7)
 
 
+OFFICIAL = Denominators("test", {  # equal to what is registered in Shuocheng; 200 亩 in Huairen
+    "shuocheng": {DenominatorKey.FARMLAND_MU: SourcedValue(550.0, "test yearbook"),
+                  DenominatorKey.FACILITY_MU: SourcedValue(5.0, "test yearbook"),
+                  DenominatorKey.LIVESTOCK_HEAD: SourcedValue(50.0, "test yearbook")},
+    "huairen": {DenominatorKey.FARMLAND_MU: SourcedValue(200.0, "test yearbook")}}, {})
+
+
+def test_registry_coverage_never_counts_toward_the_target(env):
+    # no official county figure: the county values are coverage of the registered sites
+    # (登记覆盖率), without target or progress, never 已达标, however high
+    v = _values(_evaluate(env))
+    for county in ("shuocheng", "huairen"):
+        dig = v[county, d.DIGITISATION]
+        assert dig.basis == "registry" and dig.progress.status is Status.REGISTRY_COVERAGE
+        assert dig.progress.target is None and dig.progress.progress_pct is None
+        assert dig.evidence["label_zh"] == "登记覆盖率"
+    assert v["huairen", d.DIGITISATION].value == pytest.approx(100.0)
+
+
 def test_progress_against_the_packaged_targets(env):
-    ev = _evaluate(env)
+    ev = _evaluate(env, denominators=OFFICIAL)
     v = _values(ev)
     # the period ends 2025-06-02 08:00 CST -> CST date 2025-06-02
     frac = (date(2025, 6, 2) - date(2020, 12, 31)).days / (date(2025, 12, 31) - date(2020, 12, 31)).days

@@ -13,9 +13,10 @@ from analytics.indicators.export import values_csv
 from analytics.indicators.periods import month_period, parse_month, previous_month
 from analytics.indicators.privacy import k_anonymous
 from analytics.indicators.progress import Status, progress
-from analytics.indicators.reference import load_denominators, load_sector_weights, parse_sector_weights
+from analytics.indicators.reference import DenominatorKey, load_sector_weights, parse_sector_weights
 from analytics.indicators.rollup import CompletenessRow, Level
 from analytics.indicators.targets import packaged_target_set, parse_target_set
+from analytics.jurisdictions.store import default_document
 from storage.clock import HOUR_MS as H
 
 
@@ -137,7 +138,11 @@ def test_packaged_weights_and_denominators():
     w = load_sector_weights()
     assert sum(x.value for x in w.city.values()) == pytest.approx(1.0)
     assert all(x.source for x in w.city.values())
-    assert load_denominators().city_reference["farmland_mu"].value == 5_756_000
+    city = {d.key: d for d in default_document().denominators if d.scope == "city"}
+    assert city[DenominatorKey.FARMLAND_MU].value == 5_756_000
+    assert city[DenominatorKey.FACILITY_MU].value == 17_100
+    assert city[DenominatorKey.LIVESTOCK_HEAD].value == 180_000
+    assert all(d.document and d.section for d in city.values())
     with pytest.raises(ValueError):
         parse_sector_weights({"version": "x", "weights": [
             {"sector": "livestock", "share": 0.9, "source": "s"},
