@@ -81,6 +81,10 @@ DIR=${DIR:-$(mktemp -d /var/tmp/farmtel-fresh-debian.XXXXXX)}
 mkdir -p "$DIR"
 DIR=$(realpath "$DIR")
 [ -z "$(ls -A "$DIR")" ] || { echo "$DIR is not empty" >&2; exit 2; }
+# The root of a system is 755; mktemp -d makes 700, and then every process that drops root
+# (exim4-config's postinst check as Debian-exim, PostgreSQL's initdb as its own user) finds
+# nothing: "user mail was not found", dpkg error, `make test` stops installing its servers.
+chmod 755 "$DIR"
 LOG_DIR=${LOG_DIR:-$(mktemp -d /var/tmp/farmtel-fresh-debian-logs.XXXXXX)}
 mkdir -p "$LOG_DIR"
 SUMMARY=$LOG_DIR/summary.txt
