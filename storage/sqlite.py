@@ -307,7 +307,7 @@ class SqliteTelemetryStore(ClosedOnExit):
                 self._conn()
                 .execute(
                     "SELECT COUNT(DISTINCT device_id) FROM latest WHERE ts_ms >= ?",
-                    (min(max(int(since_ms), TIME_MIN_MS), TIME_MAX_MS + 1),)
+                    (min(max(int(since_ms), TIME_MIN_MS), TIME_MAX_MS),)
                 )
                 .fetchone()
             )

@@ -101,14 +101,15 @@ TIME_MIN_MS: Final = -9_223_372_036_854
 """The earliest instant every backend can hold and query, 1677-09-21T00:12:43.145Z [UTC ms]
 (InfluxDB's nanosecond int64 range, ``models.MinNanoTime``; SQLite has none)."""
 TIME_MAX_MS: Final = 9_223_372_036_854
-"""The latest instant every backend can hold and query, 2262-04-11T23:47:16.854Z [UTC ms]."""
+"""The end (exclusive) of what every backend can query, 2262-04-11T23:47:16.854Z [UTC ms]
+(InfluxQL refuses a bound past it as an overflowed duration)."""
 
 
 def clamp_range(start_ms: int, end_ms: int) -> tuple[int, int] | None:
-    """``[start_ms, end_ms)`` cut to the representable time range (``TIME_MIN_MS`` ..
-    ``TIME_MAX_MS``), or None when nothing of it is representable: every store answers such
-    a range as empty, none sends it to its database."""
-    start, end = max(int(start_ms), TIME_MIN_MS), min(int(end_ms), TIME_MAX_MS + 1)
+    """``[start_ms, end_ms)`` cut to the representable time range ``[TIME_MIN_MS,
+    TIME_MAX_MS)``, or None when nothing of it is representable: every store answers such a
+    range as empty, none sends it to its database."""
+    start, end = max(int(start_ms), TIME_MIN_MS), min(int(end_ms), TIME_MAX_MS)
     return (start, end) if start < end else None
 
 

@@ -244,7 +244,7 @@ class InfluxTelemetryStore(ClosedOnExit):
 
     def count_devices_since(self, since_ms: int) -> int:
         """Distinct devices with a line at or after ``since_ms``."""
-        span = clamp_range(since_ms, TIME_MAX_MS + 1)
+        span = clamp_range(since_ms, TIME_MAX_MS)
         if span is None:
             return 0
         (result,) = self._transport.query(count_devices_statement(span[0]))

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,14 @@ import httpx
 import pytest
 
 from storage.clock import DAY_MS, HOUR_MS, MINUTE_MS, now_ms
+from storage.errors import StoreError
 from storage.factory import open_store
 from storage.influx import InfluxTelemetryStore
 from storage.rollups import Retention
 from storage.sqlite import SqliteTelemetryStore
 from storage.telemetry import (
+    TIME_MAX_MS,
+    TIME_MIN_MS,
     Aggregation,
     Quality,
     RangeQuery,
@@ -623,6 +627,59 @@ def test_unavailable_store_raises_then_recovers(backend: Backend) -> None:
         SeriesPoint("sm-1", "vwc_pct", T0, 1.0),
         SeriesPoint("sm-1", "vwc_pct", T0 + MIN, 2.0),
     ]
+
+
+def _ms(year: int) -> int:
+    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(("start", "end", "found"), [
+    (1600, 1700, False), (2300, 2400, False), (1600, 2300, True), (1600, 2027, True),
+    (2026, 2300, True),
+])
+def test_ranges_beyond_the_representable_time_are_cut_to_it(
+    store: TelemetryStore, start: int, end: int, found: bool
+) -> None:
+    """Issue 14 item 11: instants outside InfluxDB's range (1677-09-21 .. 2262-04-11) are cut
+    off on every store; a range wholly outside reads as empty, never as an error."""
+    assert _ms(1678) > TIME_MIN_MS and _ms(2262) < TIME_MAX_MS < _ms(2263)
+    r = reading("sm-1", "vwc_pct", 21.5, T0)
+    store.write([r])
+    a, b = _ms(start), _ms(end)
+    expected = [SeriesPoint("sm-1", "vwc_pct", T0, 21.5)] if found else []
+    assert store.query(RangeQuery("vwc_pct", a, b, device_id="sm-1")) == expected
+    hourly = store.query(RangeQuery("vwc_pct", a, b, site_id="field-1", every_s=3600,
+                                    agg=Aggregation.COUNT))
+    assert [p.value for p in hourly] == ([1.0] if found else [])
+    assert store.raw_series("vwc_pct", a, b) == ([("sm-1", T0, 21.5)] if found else [])
+    assert store.window_counts("vwc_pct", a, b, every_s=86_400) == (
+        [("sm-1", T0 - T0 % DAY_MS, 1)] if found else [])
+    assert store.count_devices_since(a) == (1 if a <= T0 else 0)
+
+
+@pytest.mark.integration
+def test_every_call_to_a_stopped_influxdb_is_a_store_error(
+    influx_server: InfluxServer, influx_database: str
+) -> None:
+    """Issue 14 item 11: with InfluxDB gone (connection refused) every call raises
+    ``storage.errors.StoreError`` (the API's 503), never a bare transport exception."""
+    with InfluxTelemetryStore(influx_server.url, influx_database, timeout_s=2) as store:
+        store.write([reading("sm-1", "vwc_pct", 1.0, T0)])
+        calls: list[Callable[[], object]] = [
+            store.ping, store.latest, lambda: store.latest(["sm-1"], "vwc_pct"),
+            lambda: store.query(RangeQuery("vwc_pct", T0, T0 + 1, device_id="sm-1")),
+            lambda: store.query(RangeQuery("vwc_pct", T0, T0 + DAY_MS, site_id="field-1",
+                                           every_s=3600, agg=Aggregation.MEAN)),
+            lambda: store.count_devices_since(T0),
+            lambda: store.window_counts("vwc_pct", T0, T0 + 1, every_s=60),
+            lambda: store.raw_series("vwc_pct", T0, T0 + 1),
+            lambda: store.write([reading("sm-1", "vwc_pct", 2.0, T0 + MIN)]),
+            lambda: store.maintain(now_ms()),
+        ]
+        with _influx_stopped(influx_server):
+            for call in calls:
+                with pytest.raises(StoreError):
+                    call()
 
 
 def test_a_closed_store_is_unavailable(store: TelemetryStore) -> None:
