@@ -96,7 +96,7 @@ def test_no_two_services_share_an_sqlite_file():
     assert not shared, f"SQLite files shared between containers: {shared}"
 
 
-def test_the_image_has_the_backup_commands_prerequisites():
+def test_the_image_has_the_backup_commands_prerequisites() -> None:
     """``farmtel backup``/``restore`` of the compose's PostgreSQL run ``pg_dump``/``pg_restore``
     of the server's major version, which farmtel looks for where Debian's
     ``postgresql-client-<major>`` puts them; the image is Debian 12 (it has that package for 15),
