@@ -50,6 +50,11 @@ phase lasts at least ~10 s when ingest gets faster. Results go to
 bench/results/ingest-<timestamp>.json, with a table on stdout (median of the runs, min-max).
 Exit status 1 if any reading was lost or duplicated.
 
+With InfluxDB, each run also measures the store sink writing ingest-sized batches into a
+database where another writer made ``vwc_pct`` an integer in the current shard (issue 14
+item 9), beside the same batches into a clean database: readings/s of both and their ratio,
+and what was stored and refused (``store_type_conflict``).
+
 Streaming alert rules: in the production topology (docker-compose.yml) they run in their own
 `farmtel alerts` consumer and ingest only stores (FARMTEL_INGEST_ALERTS=false); that is the
 default here (``--alerts separate``; the alerts process is not started, so its CPU is not on
@@ -88,6 +93,7 @@ from sqlalchemy import select
 
 from bench._common import (
     RESULTS_DIR,
+    WRITE_BATCH,
     MachineLoad,
     bulk_register,
     cpu_seconds,
@@ -107,10 +113,15 @@ from devices.mqtt_publisher import ReliablePublisher, encode_gateway_batch, enco
 from devices.registry import SHUOZHOU_COUNTIES
 from farmtel.runtime import Metadata, open_metadata
 from farmtel.settings import Settings
+from ingest.deadletters import DeadLetterStore
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Batch
+from ingest.spool import Spool
 from ingest.stats_store import IngestWorkerStats
+from ingest.store_sink import SpooledStoreSink
 from storage.clock import DAY_MS, now_ms
 from storage.factory import open_store
-from storage.telemetry import RangeQuery, TelemetryStore
+from storage.telemetry import RangeQuery, Reading, TelemetryStore
 from tests.helpers import stored_keys
 from tests.servers import InfluxServer, IngestProcess, MosquittoServer, ingest_env
 
@@ -877,6 +888,49 @@ class Bench:
         return {"msg_s": n / (got["last_write"] - start), "lines": got["lines"],
                 "offered_msg_s": n / (max(p["published"] for p in pubs) - start)}
 
+    def field_conflict(self, tag: str, *, devices: int = 2_500, instants: int = 12,
+                       ) -> dict[str, Any]:
+        """Issue 14 item 9: the store sink's throughput into InfluxDB with another writer's
+        integer ``vwc_pct`` in the current shard, beside the same batches into a clean
+        database (each a fresh database; ingest-sized batches of 5,000; ``devices`` soil
+        probes x ``instants`` records x 4 quantities)."""
+        assert self.influx is not None and self.meta is not None
+        start = now_ms() - (instants + 5) * REPORT_STEP_MS
+        readings = [Reading(f"bench-fc-{d}", q, 1.0 + d % 40, start + k * REPORT_STEP_MS, k,
+                            device_type=SOIL, site_id="bench-fc", farm_id="bench-fc")
+                    for k in range(instants) for d in range(devices)
+                    for q in DEVICE_TYPES[SOIL].quantities]
+        out: dict[str, Any] = {"readings": len(readings)}
+        for case in ("clean", "conflict"):
+            database = f"fc_{case}_{tag}".replace("-", "_")
+            url = f"influxdb://127.0.0.1:{self.influx.port}/{database}"
+            store = open_store(url)
+            try:
+                self.influx.query(f'CREATE DATABASE "{database}"')
+                if case == "conflict":  # another writer, same shard: vwc_pct is an integer
+                    httpx.post(f"http://127.0.0.1:{self.influx.port}/write",
+                               params={"db": database, "precision": "ms"},
+                               content=f"telemetry,device_id=other vwc_pct=1i {start}".encode(),
+                               timeout=30).raise_for_status()
+                metrics = IngestMetrics()
+                sink = SpooledStoreSink(store, Spool(self.tmp / f"spool-{database}"),
+                                        DeadLetterStore(self.meta.sessions), metrics)
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                for i in range(0, len(readings), WRITE_BATCH):
+                    if not sink.write(Batch(readings[i:i + WRITE_BATCH], [])):
+                        raise RuntimeError("the store sink did not take a batch")
+                wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            finally:
+                store.close()
+                with contextlib.suppress(httpx.HTTPError):
+                    self.influx.drop_database(database)
+            out[case] = {"readings_s": len(readings) / wall,
+                         "cpu_s_per_million_readings": cpu / len(readings) * 1e6,
+                         "stored": metrics.readings_stored, "rejected": dict(metrics.rejected),
+                         "batches_written": metrics.batches_written}
+        out["ratio"] = out["conflict"]["readings_s"] / out["clean"]["readings_s"]
+        return out
+
     def live(self, backend: str, tag: str, workers: int) -> dict[str, Any]:
         """Full speed with ``workers`` workers (a shared subscription when more than one)."""
         url = self.store_url(backend, tag)
@@ -1141,6 +1195,14 @@ def run_all(bench: Bench, args: argparse.Namespace, started: float) -> list[dict
                  "drain": bench.drain(backend, f"{tag}-drain"),
                  "live2": bench.live(backend, f"{tag}-live2", 2),
                  "latency": bench.latency(backend, f"{tag}-lat")}
+            if backend == "influxdb":
+                r["field_conflict"] = fc = bench.field_conflict(f"r{run}")
+                print(f"run {run + 1} influxdb field type conflict (store sink, "
+                      f"{fc['readings']:,} readings): clean {fc['clean']['readings_s']:,.0f} "
+                      f"readings/s, with a conflicting integer vwc_pct "
+                      f"{fc['conflict']['readings_s']:,.0f} readings/s (x{fc['ratio']:.2f}); "
+                      f"stored {fc['conflict']['stored']:,}, refused {fc['conflict']['rejected']}",
+                      flush=True)
             result[backend] = r
             print(f"run {run + 1} {backend}: live {r['live']['msg_s']:,.0f} msg/s (offered "
                   f"{r['live']['offered_msg_s']:,.0f}), drain {r['drain']['msg_s']:,.0f}, "
@@ -1224,6 +1286,17 @@ def main() -> int:
     out.write_text(json.dumps(report, indent=2))
     print()
     print(table(runs, args.backends))
+    if "influxdb" in args.backends:
+        fc = [run["influxdb"]["field_conflict"] for run in runs]
+        clean = spread(f["clean"]["readings_s"] for f in fc)
+        conflict = spread(f["conflict"]["readings_s"] for f in fc)
+        ratio = spread(f["ratio"] for f in fc)
+        print(f"InfluxDB with a field type conflict (store sink, {fc[0]['readings']:,} readings "
+              f"in batches of {WRITE_BATCH:,}), median (min-max): clean "
+              f"{clean['median']:,.0f} ({clean['min']:,.0f}-{clean['max']:,.0f}) readings/s, "
+              f"conflict {conflict['median']:,.0f} ({conflict['min']:,.0f}-"
+              f"{conflict['max']:,.0f}) readings/s, conflict / clean {ratio['median']:.2f} "
+              f"({ratio['min']:.2f}-{ratio['max']:.2f})")
     print(f"\n{args.runs} run(s) in {machine.footer()}; results in {out}")
     bad = sum(run[b][p]["check"]["lost"] + run[b][p]["check"]["duplicated"]
               + run[b][p]["check"]["unexpected"]
