@@ -1,6 +1,7 @@
 """Site charts follow placement history: a device moved mid-period shows its readings before
 the move on the old site's charts and only those after it on the new site's, on both metadata
-databases and both telemetry stores (windows of whole hours, partly answered from rollups)."""
+databases and both telemetry stores (windows of whole hours, partly answered from rollups); a
+retired device's readings until its retirement stay on its site's charts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from api.web.charts import Chart, resolve_window
 from api.web.i18n import Translator
 from api.web.sitecharts import field_view, greenhouse_view
+from devices import fleet
 from devices.registry import Site
+from storage.clock import from_ms
 from storage.rollups import floor_to
 from tests._moved import NEW, OLD, MovedWorld, moved_world
 
@@ -78,3 +81,16 @@ def test_a_fields_probe_chart_follows_the_move(field_world: MovedWorld) -> None:
     before, after = (_points(v.charts[0]) for v in (old, new))
     assert set(before.values()) == {20.0} and set(after.values()) == {30.0}
     assert max(before) <= field_world.move_ms <= min(after) + window.every_s * 1000
+
+
+def test_a_retired_devices_past_stays_on_its_sites_charts(metadata_url: str,
+                                                          store_url: str) -> None:
+    with moved_world(metadata_url, store_url, kind="greenhouse",
+                     devices={"gh-node": ("greenhouse_climate", {})}) as w:
+        w.write("gh-node", "greenhouse_climate", "air_temp_c", lambda _ts, _moved: 10.0)
+        w.write("gh-node", "greenhouse_climate", "rh_pct", lambda _ts, _moved: 60.0)
+        with w.sessions() as s, s.begin():
+            fleet.retire_device(s, "gh-node", at=from_ms(w.move_ms))
+        temps = _points(_charts(w, OLD)["temp"])
+    assert min(temps) == floor_to(w.start_ms, 7200 * 1000)
+    assert max(temps) == floor_to(w.move_ms, 7200 * 1000)  # nothing after its retirement
