@@ -57,6 +57,8 @@ def _checked(f: DeadLetterFilter) -> DeadLetterFilter:
     if since is not None and until is not None and since >= until:
         raise InvalidInput("since must be before until")
     _reason(f.reason)
+    if f.device_id is not None and "\x00" in f.device_id:
+        raise InvalidInput("device_id must not contain NUL")
     return DeadLetterFilter(f.reason, f.device_id, since, until)
 
 

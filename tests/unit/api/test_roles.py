@@ -61,6 +61,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[object] | set[Role]] = {
     ("GET", "/api/v1/telemetry/latest"): STAFF,
     ("GET", "/api/v1/ingest/stats"): ADMIN_ONLY,
     ("GET", "/api/v1/dead-letters"): ADMIN_ONLY,
+    ("POST", "/api/v1/dead-letters/replay"): ADMIN_ONLY,
     ("GET", "/api/v1/fields"): STAFF,
     ("GET", "/api/v1/fields/{site_id}/advice"): STAFF,
     ("GET", "/api/v1/fields/{site_id}/water-balance"): STAFF,
