@@ -13,10 +13,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
+from amqtt.contexts import Action
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -521,6 +523,43 @@ def test_a_device_cannot_read_a_service_session_queue(fleet):
         thief.close()
     assert thief.received == [] and thief.retained == []
     back_online(fleet, "farmtel-ingest", payloads)
+
+
+class NarrowingAccess(RegistryBrokerAccess):
+    """The registry's rules, minus receiving the topics in ``hidden`` (rights that changed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden: set[str] = set()
+
+    def allowed(self, username: str | None, topic: str, action: Action) -> bool:
+        if action == Action.RECEIVE and topic in self.hidden:
+            return False
+        return super().allowed(username, topic, action)
+
+
+def test_queued_messages_are_read_checked_when_delivered(tmp_path):
+    """Embedded broker (its own delivery path; Mosquitto checks its ACL itself): rights that
+    change while a session is offline apply to what was queued for it."""
+    meta, passwords = registry_with_passwords(tmp_path)
+    access = NarrowingAccess(meta.sessions, [INGEST], min_check_interval_s=0.1)
+    broker = EmbeddedBroker("127.0.0.1", free_port(), access=access)
+    broker.start()
+    try:
+        fleet = Fleet(meta, passwords, broker.port, tmp_path)
+        offline_ingest_with_queue(fleet, "farmtel-ingest", 20)
+        access.hidden.add(SM2)
+        ingest = connected(fleet.ingest("farmtel-ingest", persistent=True))
+        try:
+            sm1 = connected(fleet.device("sm-1"))
+            sm1.publish(SM1, b"barrier")
+            sm1.close()
+            wait_for(lambda: (SM1, b"barrier") in ingest.received, 10, "barrier")
+            assert ingest.received == [(SM1, b"barrier")] and ingest.retained == []
+        finally:
+            ingest.close()
+    finally:
+        broker.stop()
 
 
 def test_device_client_ids_are_bound_to_their_logins(fleet):
