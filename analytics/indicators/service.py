@@ -35,6 +35,7 @@ from analytics.indicators.water import (
     extra_water_values,
     irrigation_figures,
     load_irrigation_methods,
+    reporting_meter_ids,
 )
 from analytics.jurisdictions.store import (
     JurisdictionInfo,
@@ -183,7 +184,8 @@ def _evaluate(session: Session, store: TelemetryStore, *, period: Period, now_ms
     active = active_device_ids(fleet.devices)
     figures = sector_figures(view, active, denominators, period_start_ms=fleet.period.start_ms)
     until = fleet.period.end_ms if config.until_cached and fleet.period.end_ms < period.end_ms else None
-    water = irrigation_figures(store=store, view=view, period=fleet.period, active=active,
+    water = irrigation_figures(store=store, view=view, period=fleet.period,
+                               active=reporting_meter_ids(fleet.devices),
                                totals=CachedMeterTotals(session, [], now_ms, until),
                                field_days=partial(load_field_days, session))
     sensed = _with_groups(view, extra_water_values(

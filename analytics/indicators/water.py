@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analytics.indicators.completeness import DeviceCompleteness, DeviceTable
 from analytics.indicators.periods import Period
 from analytics.indicators.registry_view import DeviceRef, RegistryView
 from analytics.water import FlowMeterSpec, MeterTotal, meter_totals
@@ -120,6 +122,16 @@ def _spec(dev: DeviceRef) -> FlowMeterSpec:
         county=dev.county_id, rollover_m3=dev.rollover_m3)
 
 
+def reporting_meter_ids(devices: Mapping[str, DeviceCompleteness]) -> set[str]:
+    """Ids of the devices with at least one reading in the measured period: what η asks of a
+    meter. Its counter is cumulative, so gaps lose no water (unlike the completeness threshold
+    of ``active``, which a meter that reported half of the month fails)."""
+    if isinstance(devices, DeviceTable):
+        ids = devices.device_ids
+        return {ids[i] for i in np.flatnonzero(devices.received > 0).tolist()}
+    return {k for k, v in devices.items() if v.received > 0}
+
+
 def _no_field_days(sites: Collection[str], first: date, last: date) -> dict[str, list[FieldDayRow]]:
     return {}
 
@@ -128,7 +140,8 @@ def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Per
                        active: Collection[str], totals: MeterTotals | None = None,
                        field_days: FieldDays | None = None) -> WaterFigures:
     """η (head–tail, both factors) per county and city-wide over ``period`` (already clipped
-    to "now"). ``totals`` reads the meters' volumes (default
+    to "now"); ``active``: the meters that reported in the period (:func:`reporting_meter_ids`),
+    the others are named as silent. ``totals`` reads the meters' volumes (default
     :func:`analytics.water.meter_totals`; :class:`analytics.indicators.counters.
     CachedMeterTotals` from daily summaries); ``field_days`` reads the fields' stored
     balances (None: none available, every η says so)."""

@@ -271,7 +271,8 @@ def head_tail(src: SourceInput) -> HeadTail:
     """η, η_c and η_f of one water source (module docstring), or the reasons it has none.
 
     A field fed by several sources shares its net water in proportion to the m³ each source's
-    meters delivered to it.
+    meters delivered to it. A source with a silent meter is reported by its silent meters
+    only (``source_meter_m3`` and ``fields`` hold the meters that reported).
     """
     gross = float(sum(src.source_meter_m3.values()))
     inlet = float(sum(v for f in src.fields for v in f.meter_m3.values()))
@@ -279,6 +280,9 @@ def head_tail(src: SourceInput) -> HeadTail:
         Reason("meter_silent", m, f"meter {m} of source {src.source_id} sent no reading in "
                "the period", f"水源 {src.source_id} 的计量表 {m} 在该时段无数据")
         for m in src.silent_meters]
+    if reasons:
+        return HeadTail(src.source_id, gross, inlet, 0.0, None, None, None,
+                        sources_skipped=(src.source_id,), reasons=tuple(reasons))
     if not src.source_meter_m3:
         reasons.append(Reason(
             "no_source_meter", src.source_id,

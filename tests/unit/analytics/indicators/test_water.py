@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from datetime import date
 from functools import partial
 
+import numpy as np
 import pytest
 from sqlalchemy import delete, update
 
+from analytics.indicators.completeness import DeviceCompleteness, DeviceTable
 from analytics.indicators.periods import range_period
 from analytics.indicators.registry_view import load_registry_view
 from analytics.indicators.water import (
@@ -20,6 +22,7 @@ from analytics.indicators.water import (
     extra_water_values,
     irrigation_figures,
     load_irrigation_methods,
+    reporting_meter_ids,
 )
 from analytics.water import FlowMeterSpec, MeterTotal
 from analytics.water.records import FieldDay, load_field_days
@@ -134,3 +137,17 @@ def test_precipitation_use_and_high_efficiency_area(env):
     with sessions() as s, s.begin():
         s.execute(update(Site).where(Site.id == "F1").values(irrigation_method="sprinkler"))
     assert values()["shuocheng"][WATER_SAVING_AREA][0] == pytest.approx(0.01)  # 100 亩
+
+
+def test_a_meter_that_reported_part_of_the_period_is_not_silent() -> None:
+    # A counter is cumulative: a meter with 45 % of its reports (below the 80 % activity
+    # threshold) still measured all the water between its readings; only a meter with no
+    # reading at all is silent for η.
+    def row(did: str, received: int) -> DeviceCompleteness:
+        return DeviceCompleteness(did, 100, received, 0, 600, received >= 80)
+
+    rows = {"fm-w1": row("fm-w1", 45), "fm-f1": row("fm-f1", 100), "fm-hf1": row("fm-hf1", 0)}
+    table = DeviceTable(list(rows), expected=np.array([100, 100, 100]),
+                        received=np.array([45, 100, 0]), longest_gap_s=np.zeros(3, np.int64),
+                        gap_resolution_s=np.full(3, 600), active=np.array([False, True, False]))
+    assert reporting_meter_ids(rows) == reporting_meter_ids(table) == {"fm-w1", "fm-f1"}
