@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     mqtt_password: str | None = None
     mqtt_client_id: str = Field(
         default="farmtel-ingest",
-        description="MQTT client id of ingest; `{hostname}` is replaced by the host name, so "
-        "replicas started from one configuration (compose --scale) get distinct sessions.",
+        description="Base identity of ingest: each worker claims the lowest free slot, this id "
+        "(slot 0) or `<id>-<k>`, by a lock under the shared spool folder: its MQTT client id, "
+        "spool and counters, stable across restarts and host names (README \"Replicas\").",
     )
     mqtt_protocol: Literal["3.1.1", "5"] = Field(
         default="3.1.1", description="MQTT 5 lets ingest announce a large receive maximum."
@@ -79,12 +80,32 @@ class Settings(BaseSettings):
         default=1.0, gt=0,
         description="How often each ingest worker saves its counters to the metadata DB [s].",
     )
-    max_clock_skew_future_s: int = 300
+    ingest_stale_after_s: float = Field(
+        default=30.0, gt=0,
+        description="An ingest worker whose saved counters are older than this [s] is gone: "
+        "it leaves the live view of /ingest/stats and /health (its counters stay in the totals).",
+    )
+    max_clock_skew_future_s: int = Field(
+        default=300, description="A reading further ahead of the server's clock than this is "
+        "stored with the CLOCK_SUSPECT quality flag [s].",
+    )
+    max_clock_future_s: int = Field(
+        default=900, description="A reading further ahead than this is refused (clock_future), "
+        "its message kept whole in the dead-letter replay area [s].",
+    )
     max_age_days: int = 365
     dead_letter_keep: int = 10_000
     dead_letter_payload_bytes: int = 1024
     dead_letter_max_age_days: float = Field(
         default=30.0, description="Dead letters older than this are pruned (counts stay exact)."
+    )
+    dead_letter_replay_keep: int = Field(
+        default=10_000, ge=0, description="Replay area: at most this many refused messages kept "
+        "whole for replay (the oldest evicted first, counted as replay_evicted).",
+    )
+    dead_letter_replay_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=0,
+        description="Replay area: at most this many payload bytes (the oldest evicted first).",
     )
     dedupe_capacity: int = Field(
         default=500_000,
