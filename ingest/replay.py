@@ -4,8 +4,10 @@ Each kept message goes through the live input's path again: ``IngestPipeline`` (
 ``MessageDecoder`` validation, dedupe) and then the telemetry store, at the current time and
 with the current registry. A message accepted now leaves the replay area and its dead letter
 is marked ``replayed_at``; one refused again for a cause that may still be fixed (a
-``REPLAYABLE`` reason) stays. Writes are idempotent on (device, quantity, timestamp), so
-replaying a message whose other records were stored the first time stores nothing twice.
+``REPLAYABLE`` reason) stays; one now refused wholly for another cause (the device was revoked
+meanwhile, …) is reported as still refused and leaves the area (no replay can fix it).
+Writes are idempotent on (device, quantity, timestamp), so replaying a message whose other
+records were stored the first time stores nothing twice.
 
 When the store is unavailable the ``StoreUnavailable`` propagates (the API answers 503) and
 only the messages already written have left the area.
@@ -106,21 +108,28 @@ class DeadLetterReplayer:
         out = ReplayOutcome()
         pending: list[_Accepted] = []
         size = 0
+        hopeless: list[int] = []
         for entry_id, dead_letter_id, topic, payload in entries:
-            refused = [r.reason for r in pipeline.submit_checked(topic, payload, entry_id)
-                       if r.reason in REPLAYABLE]
+            rejections = pipeline.submit_checked(topic, payload, entry_id)
+            refused = [r.reason for r in rejections if r.reason in REPLAYABLE]
             batch = pipeline.take_batch()
-            if refused:
-                out.still_refused += 1
-                out.still_refused_by_reason.update(r.value for r in refused)
-                continue
             readings = batch.readings if batch is not None else []
+            if refused or (rejections and not readings):
+                out.still_refused += 1
+                out.still_refused_by_reason.update(r.reason.value for r in rejections)
+                if not refused:  # refused for a cause no replay fixes (e.g. revoked since)
+                    hopeless.append(entry_id)
+                continue
             pending.append(_Accepted(entry_id, dead_letter_id, readings))
             size += len(readings)
             if size >= BATCH_READINGS:
                 self._write(pending, out)
                 pending, size = [], 0
         self._write(pending, out)
+        if hopeless:
+            with self._sessions() as session, session.begin():
+                session.execute(delete(DeadLetterReplay).where(
+                    DeadLetterReplay.id.in_(hopeless)))
         return out
 
     def _write(self, pending: list[_Accepted], out: ReplayOutcome) -> None:

@@ -165,3 +165,17 @@ def test_readings_the_store_refused_are_replayed_once_it_takes_them(tmp_path, de
     assert sorted(store.rows) == [("sm-1", "battery_v", NOW_MS - 1000),
                                   ("sm-1", "vwc_pct", NOW_MS - 1000)]
     assert store.rows[("sm-1", "battery_v", NOW_MS - 1000)].seq == 7
+
+
+def test_a_message_no_replay_can_fix_leaves_the_replay_area(decoder, sessions):
+    pipe = pipeline(decoder)
+    pipe.submit("farmtel/farm-a/late-2/telemetry",
+                orjson.dumps(record(NOW_MS - 1000, 1, {"vwc_pct": 20.0})), 1)
+    write_dead(pipe, DeadLetterStore(sessions))
+    registry = dict(DEVICES)
+    registry["late-2"] = replace(DEVICES["sm-1"], device_id="late-2", revoked=True)
+    replayer = DeadLetterReplayer(sessions, MemoryStore(), registry.get, clock_ms=lambda: NOW_MS)
+    outcome = replayer.replay(ReplayFilter())
+    assert (outcome.replayed, outcome.still_refused) == (0, 1)
+    assert outcome.still_refused_by_reason == {"revoked_device": 1}
+    assert replayer.area().messages == 0
