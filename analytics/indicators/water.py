@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.indicators.completeness import DeviceCompleteness, DeviceTable
+from analytics.indicators.coverage import group_scope
 from analytics.indicators.periods import Period
 from analytics.indicators.registry_view import DeviceRef, RegistryView
 from analytics.water import FlowMeterSpec, MeterTotal, meter_totals
@@ -108,7 +109,8 @@ def coefficient_evidence(c: CoefficientFigure) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class WaterFigures:
-    """η per county (key ``"city"`` for the city) and the unpaired field meters."""
+    """η per county, plan group (``group:<先行示范>`` …, its counties' sources pooled) and the
+    city (key ``"city"``), and the unpaired field meters."""
 
     by_scope: Mapping[str, CoefficientFigure]
     unassigned_field_meters: tuple[str, ...]
@@ -175,9 +177,14 @@ def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Per
     per_source = {src: _source(src, ms, volume, nets, at_site, why)
                   for src, ms in groups.items()}
     county_of = {src: _group_county(view, src, ms) for src, ms in groups.items()}
+    members: dict[str, set[str]] = {c: {c} for c in view.counties}
+    for cid, ref in view.counties.items():
+        if ref.plan_group:
+            members.setdefault(group_scope(ref.plan_group), set()).add(cid)
+    members[CITY] = set(view.counties) | set(county_of.values())
     out: dict[str, CoefficientFigure] = {}
-    for scope in [*view.counties, CITY]:
-        mine = [per_source[s] for s in sorted(groups) if scope == CITY or county_of[s] == scope]
+    for scope, counties in members.items():
+        mine = [per_source[s] for s in sorted(groups) if county_of[s] in counties]
         out[scope] = _figure(pool(scope, mine))
     return WaterFigures(out, tuple(sorted(unassigned)))
 

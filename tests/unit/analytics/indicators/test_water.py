@@ -75,6 +75,9 @@ def test_both_factors_from_meters_and_balance(env):
     assert hr.reason is not None and "fm-hf1" in hr.reason
     assert w["yingxian"].reason == "该范围内无计量水源"
     assert w["city"].coefficient == pytest.approx(0.7)
+    # plan group 先行示范 = Shuocheng + Huairen: W1 used, HW1 skipped with its reason
+    grp = w["group:先行示范"]
+    assert grp.coefficient == pytest.approx(0.7) and grp.sources_skipped == ("HW1",)
 
 
 def test_a_well_through_one_meter_is_not_one(env):
