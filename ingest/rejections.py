@@ -37,6 +37,7 @@ REPLAYABLE: frozenset[Reason] = frozenset({
     Reason.UNKNOWN_DEVICE,  # the device is registered a little after it first reported
     Reason.NOT_GATEWAY_CHILD,  # the child is put behind its gateway a little later
     Reason.STORE_REJECTED,  # the store's refusal (schema, field type) is fixed later
+    Reason.STORE_TYPE_CONFLICT,  # an operator fixes the field's type in the store
 })
 """Refusals whose cause may be fixed later: their messages keep their full payload in the
 replay area (``ingest.deadletters``) and can be replayed through the API."""
