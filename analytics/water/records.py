@@ -98,13 +98,23 @@ def load_field_days(session: Session, site_ids: Collection[str], first_day: date
     """Stored daily balance rows of ``site_ids`` over ``first_day``..``last_day``, per site,
     oldest first (the head–tail η's net water, :mod:`analytics.water.headtail`)."""
     out: dict[str, list[FieldDayRow]] = {s: [] for s in site_ids}
-    if not site_ids:
-        return out
+    ids = list(site_ids)
+    for i in range(0, len(ids), _IN_CHUNK):
+        _read_field_days(session, ids[i:i + _IN_CHUNK], first_day, last_day, out)
+    return out
+
+
+_IN_CHUNK = 5_000
+"""Site ids per query (SQLite allows 32,766 bound parameters per statement)."""
+
+
+def _read_field_days(session: Session, site_ids: list[str], first_day: date, last_day: date,
+                     out: dict[str, list[FieldDayRow]]) -> None:
     rows = session.execute(
         select(FieldDay.site_id, FieldDay.day, FieldDay.irrigation_mm, FieldDay.irrigation_m3,
                FieldDay.effective_rain_mm, FieldDay.etc_adj_mm, FieldDay.deep_percolation_mm,
                FieldDay.depletion_mm, FieldDay.observed_depletion_mm, FieldDay.rain_mm)
-        .where(FieldDay.site_id.in_(list(site_ids)), FieldDay.day >= first_day,
+        .where(FieldDay.site_id.in_(site_ids), FieldDay.day >= first_day,
                FieldDay.day <= last_day)
         .order_by(FieldDay.site_id, FieldDay.day))
     for r in rows:
@@ -113,4 +123,3 @@ def load_field_days(session: Session, site_ids: Collection[str], first_day: date
             effective_rain_mm=r.effective_rain_mm, etc_adj_mm=r.etc_adj_mm,
             deep_percolation_mm=r.deep_percolation_mm, depletion_mm=r.depletion_mm,
             observed_depletion_mm=r.observed_depletion_mm, rain_mm=r.rain_mm))
-    return out

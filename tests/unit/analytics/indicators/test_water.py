@@ -154,3 +154,13 @@ def test_a_meter_that_reported_part_of_the_period_is_not_silent() -> None:
                         received=np.array([45, 100, 0]), longest_gap_s=np.zeros(3, np.int64),
                         gap_resolution_s=np.full(3, 600), active=np.array([False, True, False]))
     assert reporting_meter_ids(rows) == reporting_meter_ids(table) == {"fm-w1", "fm-f1"}
+
+
+def test_field_days_of_many_sites_are_read_in_chunks(env):
+    # a city registry asks for tens of thousands of fields: more ids than one SQLite
+    # statement may bind (32,766); F1's three stored days come back
+    sessions, _ = env
+    ids = [f"none-{i}" for i in range(40_000)] + ["F1"]
+    with sessions() as s:
+        rows = load_field_days(s, ids, date(2025, 5, 31), date(2025, 6, 2))
+    assert len(rows) == 40_001 and [r.day.day for r in rows["F1"]] == [31, 1, 2]
