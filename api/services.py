@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from analytics.alerts.transitions import Transition
 from analytics.indicators.config import IndicatorConfig
+from ingest.replay import DeadLetterReplayer
 from storage.telemetry import TelemetryStore
 
 
@@ -60,3 +61,4 @@ class ApiServices:
     on_registry_change: Callable[[], None] = field(default=lambda: None)
     alerts: AlertControl = field(default_factory=NoAlertControl)
     indicators: IndicatorConfig = field(default_factory=IndicatorConfig)
+    dead_letter_replay: DeadLetterReplayer | None = None  # None: nothing can be replayed

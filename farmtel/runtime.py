@@ -389,6 +389,7 @@ def build_api(meta: Metadata, store: TelemetryStore, *,
         broker_connected=broker_connected, spool=spool, metrics=metrics or None,
         on_registry_change=directory.reload if directory is not None else (lambda: None),
         alerts=alerts or NoAlertControl(),
+        dead_letter_replay=build_replayer(config, meta, store, directory),
     )
     return create_app(services)
 

@@ -24,7 +24,7 @@ from analytics.scheduling.runs import JobRun
 from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from api.auth import ApiToken
 from devices.registry import County, Device, DevicePlacement, Farm, RegistryVersion, Site
-from ingest.deadletters import DeadLetter
+from ingest.deadletters import DeadLetter, DeadLetterReplay
 from ingest.stats_store import IngestWorkerStats
 from storage.metadata import Base, SchemaVersion
 
@@ -37,7 +37,7 @@ TABLES: Final[tuple[type[Base], ...]] = (
     # API
     ApiToken,
     # ingest
-    DeadLetter, IngestWorkerStats,
+    DeadLetter, DeadLetterReplay, IngestWorkerStats,
     # alerts
     Alert, AlertEvent, SiteRuleOverride,
     # field water
