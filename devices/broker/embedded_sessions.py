@@ -203,6 +203,10 @@ class FarmtelBroker(Broker):  # type: ignore[misc]
         # 4. clean or resumed session (amqtt's rules, now for the same principal only)
         if incoming.clean_session or existing is None:
             if incoming.clean_session and existing is not None:
+                if existing.transitions.is_connected():  # the same principal's older connection
+                    old = self._sessions[existing.client_id][1]
+                    await old.handle_connection_closed()
+                    await old.stop()
                 await self._delete_session(existing.client_id)
             if not incoming.client_id:
                 incoming.client_id = gen_client_id()

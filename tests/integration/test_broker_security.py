@@ -562,6 +562,18 @@ def test_queued_messages_are_read_checked_when_delivered(tmp_path):
         broker.stop()
 
 
+def test_a_new_connection_of_the_same_login_replaces_the_older_one(fleet):
+    first = connected(fleet.ingest("farmtel-ingest"))
+    first.client.reconnect_delay_set(30, 30)  # no ping-pong with the second
+    second = connected(fleet.ingest("farmtel-ingest"))
+    try:
+        wait_for(lambda: first.disconnects >= 1, 10, "the older connection closed")
+        assert second.disconnects == 0 and second.client.is_connected()
+    finally:
+        first.close()
+        second.close()
+
+
 def test_device_client_ids_are_bound_to_their_logins(fleet):
     """Mosquitto's use_username_as_clientid and the embedded broker: whatever client id a
     device asks for, it gets its own; two devices cannot share one."""
