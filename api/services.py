@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from analytics.alerts.transitions import Transition
 from analytics.indicators.config import IndicatorConfig
+from api.sessions import SessionPolicy
 from ingest.replay import DeadLetterReplayer
 from storage.telemetry import TelemetryStore
 
@@ -61,4 +62,7 @@ class ApiServices:
     on_registry_change: Callable[[], None] = field(default=lambda: None)
     alerts: AlertControl = field(default_factory=NoAlertControl)
     indicators: IndicatorConfig = field(default_factory=IndicatorConfig)
+    web_sessions: SessionPolicy = field(default_factory=SessionPolicy)  # page session lifetimes
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses/networks whose X-Forwarded-Proto/-For the app believes (FARMTEL_TRUSTED_PROXIES)."""
     dead_letter_replay: DeadLetterReplayer | None = None  # None: nothing can be replayed

@@ -63,7 +63,8 @@ def _serve_api(app: Any, settings: Settings, stop: StopSignals) -> None:
     gc.freeze()
 
     serve_api(app, stop, host=settings.api_host, port=settings.api_port, log_level="warning",
-              log_config=None, timeout_graceful_shutdown=5)  # log_config: ours (farmtel.logs)
+              log_config=None, timeout_graceful_shutdown=5,  # log_config: ours (farmtel.logs)
+              proxy_headers=False)  # the app trusts FARMTEL_TRUSTED_PROXIES alone (api.app)
 
 
 def _metrics(stack: ExitStack, settings: Settings, *collectors: Collector) -> CollectorRegistry:
@@ -159,7 +160,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
                 speed=args.speed))
         metrics = _metrics(stack, settings, IngestCollector(worker, "store"), AlertCollector(alerts))
         app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts,
-                        metrics=metrics if settings.api_metrics else False)
+                        metrics=metrics if settings.api_metrics else False, settings=settings)
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)
         _serve_api(app, settings, stop)
 
@@ -212,8 +213,8 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> None:
     with running("farmtel api") as (stop, stack):
         from farmtel.runtime import build_api, open_metadata
         meta = open_metadata(settings, upgrade=False)
-        _serve_api(build_api(meta, _store(stack, settings), metrics=settings.api_metrics),
-                   settings, stop)
+        _serve_api(build_api(meta, _store(stack, settings), metrics=settings.api_metrics,
+                             settings=settings), settings, stop)
 
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:

@@ -25,6 +25,7 @@ from analytics.alerts.store import AlertRepository
 from api.app import create_app
 from api.auth import ensure_admin_token
 from api.services import AlertControl, ApiServices, NoAlertControl, SpoolState
+from api.sessions import SessionPolicy
 from devices.broker.mosquitto import ServiceAccount
 from devices.contract import subscription_topics
 from devices.directory import DeviceDirectory
@@ -390,6 +391,9 @@ def build_api(meta: Metadata, store: TelemetryStore, *,
         on_registry_change=directory.reload if directory is not None else (lambda: None),
         alerts=alerts or NoAlertControl(),
         dead_letter_replay=build_replayer(config, meta, store, directory),
+        web_sessions=SessionPolicy(idle_s=config.web_session_idle_s,
+                                   max_age_s=config.web_session_max_age_s),
+        trusted_proxies=tuple(config.trusted_proxies),
     )
     return create_app(services)
 

@@ -23,6 +23,7 @@ from analytics.jurisdictions.tables import (
 from analytics.scheduling.runs import JobRun
 from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from api.auth import ApiToken
+from api.sessions import WebSession
 from devices.registry import County, Device, DevicePlacement, Farm, RegistryVersion, Site
 from ingest.deadletters import DeadLetter, DeadLetterReplay
 from ingest.stats_store import IngestWorkerStats
@@ -35,7 +36,7 @@ TABLES: Final[tuple[type[Base], ...]] = (
     # registry
     County, Farm, Site, Device, DevicePlacement, RegistryVersion,
     # API
-    ApiToken,
+    ApiToken, WebSession,
     # ingest
     DeadLetter, DeadLetterReplay, IngestWorkerStats,
     # alerts

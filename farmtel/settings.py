@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -56,6 +57,19 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    web_session_idle_s: int = Field(
+        default=2 * 3600, ge=60,
+        description="A page session not used for this long ends [s] (sign in again).",
+    )
+    web_session_max_age_s: int = Field(
+        default=12 * 3600, ge=60,
+        description="A page session ends this long after sign-in, however busy [s].",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated, e.g. `10.0.0.0/8,127.0.0.1`) of "
+        "TLS-terminating proxies whose X-Forwarded-Proto/-For the API believes; empty: none.",
+    )
     api_metrics: bool = Field(
         default=True, description="Serve GET /metrics (Prometheus, no token) on the API port."
     )
@@ -158,6 +172,15 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Hourly and daily rollups are kept this long [days]; "
         "unset: forever.",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for entry in value if isinstance(value, list) else []:
+            ipaddress.ip_network(entry, strict=False)  # ValueError: not an address or network
+        return value
 
     @field_validator("mqtt_client_id", "alert_feed_client_id")
     @classmethod

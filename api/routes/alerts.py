@@ -7,17 +7,17 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from analytics.alerts.rules import Rule
 from analytics.alerts.store import Alert
-from api.deps import AnyRole, DbSession, FieldStaff, Services
+from api.deps import AnyRole, DbSession, FieldStaff, RowId, Services
 from api.usecases import alerts as uc
 
 router = APIRouter(tags=["alerts"])
 
-AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+AlertId = RowId
 
 
 class AlertOut(BaseModel):

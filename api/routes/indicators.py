@@ -9,17 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import BureauView, DbSession, Services
+from api.deps import BureauView, DbSession, RowId, Services
 from api.usecases import indicators as uc
 
 router = APIRouter(prefix="/indicators", tags=["indicators"])
 
 MonthParam = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$",
                                          description="CST month, e.g. 2025-06")]
-SnapshotId = Annotated[int, Path(ge=1, le=2**62)]
+SnapshotId = RowId
 ThresholdParam = Annotated[float | None, Query(gt=0, le=100, description="active at ≥ this [%]")]
 
 

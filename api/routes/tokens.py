@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from api.auth import ApiToken, Role
-from api.deps import Admin, DbSession
+from api.deps import Admin, DbSession, RowId
 from api.usecases import tokens as uc
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -54,7 +54,7 @@ def list_tokens(_: Admin, session: DbSession) -> list[TokenOut]:
 
 
 @router.delete("/{token_id}", response_model=TokenOut)
-def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**62)], _: Admin,
+def revoke_token(token_id: RowId, _: Admin,
                  session: DbSession) -> TokenOut:
     """Revoke a token (kept for the record; idempotent). The last live admin token cannot go."""
     return _out(uc.revoke(session, token_id))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -18,9 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import NotSignedIn, Principal, principal_for_token
+from api.auth import NotSignedIn, Principal
 from api.errors import install_error_handlers
 from api.services import ApiServices
+from api.validation import refuse_nul
 from api.web.app_state import LiveSettings
 from api.web.render import STATIC, render
 from api.web.routes import (
@@ -34,7 +35,7 @@ from api.web.routes import (
     registry_import,
     sites,
 )
-from api.web.session import CsrfError, base_path, session_token
+from api.web.session import CsrfError, base_path, cookie_principal, session_id
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy",
@@ -77,12 +78,11 @@ class CachedStatic(StaticFiles):
 
 def _principal(request: Request) -> Principal | None:
     """The signed-in user for error pages (None if there is none)."""
-    token = session_token(request)
-    if not token:
+    if not session_id(request):
         return None
     services: ApiServices = request.app.state.services
     with services.sessions() as session:
-        return principal_for_token(session, token)
+        return cookie_principal(request, session)
 
 
 async def _error(request: Request, code: int, detail: str = "", key: str = "") -> Response:
@@ -121,11 +121,12 @@ async def _invalid(request: Request, exc: Exception) -> Response:
 
 def create_web_app(services: ApiServices, *, live: LiveSettings | None = None) -> FastAPI:
     """The pages over ``services`` (mount it at ``/web``)."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(refuse_nul)])  # no NUL in any text: 422
     app.state.services = services
     app.state.live = live or LiveSettings()
     app.state.live_streams = 0
-    app.state.read_token = session_token
+    app.state.read_principal = cookie_principal
     app.add_middleware(GZipMiddleware, minimum_size=512, compresslevel=6)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app, _error)

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from api.auth import Principal, Role
 from api.web.i18n import DEFAULT_LANG, LANG_COOKIE, ROLE_KEYS, Translator, normalise_lang
 from api.web.labels import SEVERITY_ICONS
-from api.web.session import base_path, csrf_token, session_token
+from api.web.session import base_path, csrf_token, session_id
 from storage.clock import CST, cst_datetime
 
 HERE: Final = Path(__file__).parent
@@ -112,7 +112,7 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     """A page: ``template`` with the shared context (language, user, navigation, CSRF)."""
     t = translator(request)
     base = base_path(request)
-    token = session_token(request)
+    token = session_id(request)
 
     def static(name: str) -> str:
         return f"{base}/static/{name}?v={static_version(name)}"

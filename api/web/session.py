@@ -1,10 +1,12 @@
-"""Sign-in for the pages: the API token in an HttpOnly, SameSite=Strict cookie.
+"""Sign-in state of the pages: a server-side session (``api.sessions``) in an HttpOnly,
+SameSite=Lax cookie.
 
-The cookie holds the same bearer token the API takes; ``session_token`` is the pages'
-``TokenReader``, so every request resolves it into the caller as the API does (a revoked token
-stops working at once). Forms carry a CSRF token derived
-from the session token (HMAC), and POSTs from another origin are refused, on top of
-SameSite=Strict.
+The cookie holds the session's random id, never the API token: ``session_id`` reads it and
+``cookie_principal`` is the pages' ``PrincipalReader``, so every request resolves the session
+(and the token behind it, so a revoked token stops working at once). The cookie is ``Secure``
+whenever the request came over HTTPS, as seen through ``FARMTEL_TRUSTED_PROXIES`` (only those
+proxies' ``X-Forwarded-Proto`` counts: ``api.app``). Forms carry a CSRF token derived from the
+session id (HMAC), and POSTs from another origin are refused.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from dataclasses import dataclass
 from typing import Annotated, Final
 from urllib.parse import parse_qs
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
+from sqlalchemy.orm import Session
 
-from api.auth import NotSignedIn
+from api.auth import NotSignedIn, Principal
+from api.services import ApiServices
+from api.sessions import session_principal
 
 SESSION_COOKIE: Final = "farmtel_session"
-SESSION_MAX_AGE_S: Final = 12 * 3600
 MAX_FORM_BYTES: Final = 64 * 1024
 MAX_UPLOAD_BYTES: Final = 5 * 1024 * 1024
 _CSRF_CONTEXT: Final = b"farmtel-web-csrf-v1"
@@ -36,14 +40,32 @@ def base_path(request: Request) -> str:
     return root.rstrip("/")
 
 
-def session_token(request: Request) -> str | None:
-    """The token in the session cookie, if any."""
-    token = request.cookies.get(SESSION_COOKIE)
-    return token or None
+def session_id(request: Request) -> str | None:
+    """The session id in the session cookie, if any."""
+    value = request.cookies.get(SESSION_COOKIE)
+    return value or None
+
+
+def cookie_principal(request: Request, db: Session) -> Principal | None:
+    """The caller of the request's page session (the pages' ``PrincipalReader``)."""
+    services: ApiServices = request.app.state.services
+    return session_principal(db, session_id(request), services.web_sessions)
+
+
+def set_session_cookie(request: Request, response: Response, value: str, max_age_s: int) -> None:
+    """Put a session id into the cookie: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    response.set_cookie(SESSION_COOKIE, value, max_age=max_age_s, path=base_path(request) or "/",
+                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Tell the browser to drop the session cookie."""
+    response.delete_cookie(SESSION_COOKIE, path=base_path(request) or "/", httponly=True,
+                           samesite="lax", secure=request.url.scheme == "https")
 
 
 def csrf_token(token: str) -> str:
-    """The CSRF token of a session (stable for the session, useless without it)."""
+    """The CSRF token of a session id (stable for the session, useless without it)."""
     return hmac.new(token.encode(), _CSRF_CONTEXT, hashlib.sha256).hexdigest()[:40]
 
 
@@ -77,7 +99,7 @@ async def read_form(request: Request) -> dict[str, str]:
 async def checked_form(request: Request) -> dict[str, str]:
     """A form posted by a signed-in page: origin, size and CSRF token checked."""
     form = await read_form(request)
-    token = session_token(request)
+    token = session_id(request)
     if token is None:
         raise NotSignedIn
     if not hmac.compare_digest(form.get("csrf", ""), csrf_token(token)):
@@ -104,7 +126,7 @@ async def checked_upload(request: Request) -> Upload:
     ``checked_form``."""
     if not _same_origin(request):
         raise CsrfError
-    token = session_token(request)
+    token = session_id(request)
     if token is None:
         raise NotSignedIn
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

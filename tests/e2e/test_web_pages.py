@@ -28,7 +28,7 @@ from analytics.alerts.store import Alert
 from api.web.session import SESSION_COOKIE
 from devices.registry import Device, Site
 from farmtel.runtime import build_api
-from tests.unit.api.web.stack import WebStack, build_stack
+from tests.unit.api.web.stack import WebStack, build_stack, page_session
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium, installed by `make servers`
 
@@ -162,7 +162,8 @@ def test_sign_in_and_overview(server, context, stack, artifacts):
     page.locator("#live-status", has_text="实时更新已连接").wait_for()
     assert page.locator("#live-list li").count() > 0
     cookie = next(c for c in context.cookies() if c["name"] == SESSION_COOKIE)
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/web"
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/web"
+    assert cookie["value"] != stack.tokens["admin"]  # a session id, never the token
     # keyboard: the first Tab reaches the skip link, Enter moves to the main content
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
@@ -362,7 +363,8 @@ def test_first_view_of_every_page_is_under_1_mb(browser, server, stack, artifact
     for name, path in WEIGHED_PAGES.items():
         ctx = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            ctx.add_cookies([{"name": SESSION_COOKIE, "value": stack.tokens["admin"],
+            ctx.add_cookies([{"name": SESSION_COOKIE,
+                              "value": page_session(stack.meta, stack.tokens["admin"]),
                               "url": f"{server.url}/web/"}])
             page = ctx.new_page()
             page.goto(server.url + path.format(end=drought_end(stack)))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 
 from analytics.alerts.transitions import SYSTEM_NOTES
-from api.deps import DbSession, FieldStaff, Services
+from api.deps import DbSession, FieldStaff, RowId, Services
 from api.usecases import alerts as uc
 from api.usecases.registry import names, visible_counties, visible_farms, visible_sites
 from api.web.labels import county_names
@@ -20,7 +18,7 @@ router = APIRouter()
 
 INBOX_LIMIT = 200
 NOTE_MAX = 2000
-AlertId = Annotated[int, Path(ge=1, le=2**62)]
+AlertId = RowId
 
 
 @router.get("/alerts")

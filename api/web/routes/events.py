@@ -4,7 +4,7 @@ Bounded: each stream polls the audit table (every alert change writes an event, 
 newest event id says whether anything changed), sends at most 50 changed alerts a time, ends
 after ``LiveSettings.max_age_s`` (the browser reconnects with ``Last-Event-ID`` and misses
 nothing), and the process serves at most ``max_streams`` at once. Every poll re-checks the
-token, so a revoked one stops its streams. The bureau gets county counts only.
+session, so signing out or a revoked token stops its streams. The bureau gets county counts only.
 """
 
 from __future__ import annotations
@@ -12,21 +12,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import NotSignedIn, Principal, Role, principal_for_token
+from api.auth import NotSignedIn, Principal, Role
+from api.deps import ROW_ID_MAX
 from api.services import ApiServices
+from api.sessions import session_principal
 from api.usecases.alerts import changed_alerts, last_event_id, unresolved_counts
 from api.web.app_state import live_settings
 from api.web.i18n import Translator
 from api.web.render import translator
 from api.web.routes.overview import alert_items
-from api.web.session import base_path, session_token
+from api.web.session import base_path, session_id
 
 router = APIRouter()
 
@@ -35,14 +37,15 @@ RETRY_MS = 2000
 
 
 def _authenticate(services: ApiServices, token: str | None) -> Principal | None:
+    """The caller of page session ``token`` (its id), if it is still live."""
     with services.sessions() as session:
-        return principal_for_token(session, token)
+        return session_principal(session, token, services.web_sessions)
 
 
 def poll(services: ApiServices, token: str | None, after: int, t: Translator,
          base: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], int] | None:
-    """Changes since event ``after``: (alert items, counts, newest event id); None if the token
-    no longer works."""
+    """Changes since event ``after``: (alert items, counts, newest event id); None if the
+    session (or its token) no longer works."""
     principal = _authenticate(services, token)
     if principal is None:
         return None
@@ -63,10 +66,11 @@ def _event(name: str, payload: Any, event_id: int | None = None) -> str:
 
 
 @router.get("/events")
-async def events(request: Request, after: int = 0) -> Response:
+async def events(request: Request,
+                 after: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0) -> Response:
     """The overview's live stream (``text/event-stream``)."""
     services: ApiServices = request.app.state.services
-    token = session_token(request)
+    token = session_id(request)
     principal = await run_in_threadpool(_authenticate, services, token)
     if principal is None:
         raise NotSignedIn
@@ -74,7 +78,7 @@ async def events(request: Request, after: int = 0) -> Response:
     if request.app.state.live_streams >= settings.max_streams:
         return PlainTextResponse("too many live streams", 503, headers={"Retry-After": "30"})
     resume = request.headers.get("last-event-id", "")
-    start = int(resume) if resume.isdigit() else max(0, after)
+    start = min(int(resume), ROW_ID_MAX) if resume.isascii() and resume.isdigit() else after
     t, base = translator(request), base_path(request)
 
     async def stream() -> AsyncIterator[str]:

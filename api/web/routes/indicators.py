@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 
 from analytics.indicators.coverage import CITY
 from analytics.indicators.definitions import BY_KEY, DIGITISATION
 from analytics.indicators.targets import current_target_set
 from api.auth import Role
-from api.deps import Admin, BureauView, DbSession, Services
+from api.deps import Admin, BureauView, DbSession, RowId, Services
 from api.usecases import indicators as uc
 from api.usecases import jurisdictions as juc
 from api.web.charts import Chart, Series, chart
@@ -33,7 +33,7 @@ router = APIRouter()
 
 MonthParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2})?$")]
 DayParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
-SnapshotId = Annotated[int, Path(ge=1, le=2**62)]
+SnapshotId = RowId
 STATUS_ICONS = {"achieved": "✔", "on_track": "↗", "behind": "↘", "no_data": "–",
                 "no_target": "·", "registry_coverage": "○"}
 DENOMINATOR_KEYS = ("farmland_mu", "facility_mu", "livestock_head", "service_units")

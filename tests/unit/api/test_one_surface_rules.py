@@ -1,5 +1,5 @@
 """What both surfaces share: one exception mapping (store outage → 503, JSON for the API, a
-localised page for the pages) and one token → caller resolution (bearer, cookie, stream)."""
+localised page for the pages) and one token → caller resolution (bearer, the cookie's session, stream)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from api.web.session import SESSION_COOKIE
 from farmtel.runtime import Metadata, build_api
 from tests.fakes import MemoryStore
 from tests.helpers import ADMIN_TOKEN, settings_for, small_registry
+from tests.unit.api.web.stack import page_session
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 STREAM = {"Accept": "text/event-stream"}
@@ -105,10 +106,10 @@ def test_acknowledge_by_api_and_resolve_by_page_walk_one_alert_through_one_lifec
                            headers=ADMIN).status_code == 409
 
 
-def _stream_status(web: TestClient, token: str | None) -> int:
+def _stream_status(web: TestClient, sid: str | None) -> int:
     web.cookies.clear()
-    if token is not None:
-        web.cookies.set(SESSION_COOKIE, token)
+    if sid is not None:
+        web.cookies.set(SESSION_COOKIE, sid)
     with web.stream("GET", "/events", headers=STREAM) as r:
         return r.status_code
 
@@ -123,7 +124,8 @@ def test_a_revoked_token_is_refused_alike_by_bearer_cookie_and_event_stream(env:
         assert env.client.get("/api/v1/devices", headers=bearer).status_code == 200
         _sign_in(env.client, token)
         assert env.client.get("/web/devices", follow_redirects=False).status_code == 200
-        assert _stream_status(web, token) == 200
+        sid = page_session(env.meta, token)
+        assert _stream_status(web, sid) == 200
 
         token_id = next(t["id"] for t in env.client.get("/api/v1/tokens", headers=ADMIN).json()
                         if t["name"] == "agro")
@@ -135,5 +137,5 @@ def test_a_revoked_token_is_refused_alike_by_bearer_cookie_and_event_stream(env:
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
         page = env.client.get("/web/devices", follow_redirects=False)
         assert page.status_code == 303 and "/web/login?next=" in page.headers["location"]
-        assert _stream_status(web, token) == 401
+        assert _stream_status(web, sid) == 401
         assert _stream_status(web, None) == 401  # the same as no token at all

@@ -3,7 +3,7 @@ December, a December run, a device registered late, one registered after the per
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,10 +11,7 @@ from analytics.indicators import definitions as d
 from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.measure import EXCLUDED_NOT_INSTALLED
 from analytics.indicators.periods import month_period
-from analytics.indicators.reference import DenominatorKey
 from analytics.indicators.service import evaluate
-from analytics.jurisdictions.documents import DenominatorDoc
-from analytics.jurisdictions.store import record_denominator
 from devices.fleet import retire_site
 
 from ._fleet_support import add_field, add_probe, ms, open_db, probe_readings
@@ -98,17 +95,3 @@ def test_a_retired_site_leaves_the_registered_denominator_after_its_retirement(e
     december = {(v.scope, v.key): v for v in _run(env, DECEMBER).values}
     assert july["huairen", d.COVERAGE_FIELD].value == pytest.approx(100 * 50 / 150)
     assert december["huairen", d.COVERAGE_FIELD].value == pytest.approx(50.0)
-
-
-def test_an_official_figure_below_the_registry_is_not_used(env):
-    # Shuocheng registers 400 亩 of fields; an official figure of 300 亩 is out of date:
-    # coverage over it would pass 100 %, so the registered 400 亩 is used, as 登记覆盖率
-    sessions, _ = env
-    with sessions() as s, s.begin():
-        record_denominator(s, "shuozhou", DenominatorDoc(
-            "shuocheng", DenominatorKey.FARMLAND_MU, 300.0, 2020, "old yearbook", ""),
-            entered_by="test", valid_from=date(2020, 1, 1))
-    values = {(v.scope, v.key): v for v in _run(env, JULY).values}
-    field = values["shuocheng", d.COVERAGE_FIELD]
-    assert field.value == pytest.approx(25.0) and field.basis == "registry"
-    assert "exceeds the official 300" in field.evidence["denominator_source"]

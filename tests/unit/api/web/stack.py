@@ -15,7 +15,8 @@ from sqlalchemy import update
 from analytics.indicators.config import IndicatorConfig
 from analytics.indicators.periods import range_period
 from analytics.indicators.snapshots import take_monthly_snapshot, take_snapshot
-from api.auth import Role, issue_token
+from api.auth import Role, issue_token, principal_for_token
+from api.sessions import SessionPolicy, open_session
 from devices.directory import load_devices
 from devices.registry import Device
 from farmtel.runtime import Metadata, build_alert_service, open_metadata
@@ -87,6 +88,14 @@ def build_stack(tmp_path: Path, *, devices: int = 50, days: int = 7, seed: int =
         bureau = issue_token(s, name="市农业农村局", role=Role.BUREAU)
     return WebStack(meta, store, {"admin": ADMIN_TOKEN, "agronomist": agronomist,
                                   "bureau": bureau}, start)
+
+
+def page_session(meta: Metadata, token: str) -> str:
+    """A page session opened for ``token`` as signing in does; its id is the cookie's value."""
+    with meta.sessions() as s, s.begin():
+        principal = principal_for_token(s, token)
+        assert principal is not None, "not a live token"
+        return open_session(s, token_id=principal.token_id, policy=SessionPolicy())
 
 
 def sign_in(client: Any, token: str) -> None:
