@@ -124,12 +124,14 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
         from ingest.prometheus import IngestCollector
         meta = open_metadata(settings)
         if settings.uses_embedded_broker:
-            settings = _with_service_accounts(settings)
-            access = None
-            if not settings.embedded_broker_anonymous:
-                from devices.broker.embedded_auth import RegistryBrokerAccess
+            from devices.broker.embedded_auth import RegistryBrokerAccess
 
-                access = RegistryBrokerAccess(meta.sessions, service_accounts(settings))
+            settings = _with_service_accounts(settings)  # ingest always logs in
+            access = RegistryBrokerAccess(
+                meta.sessions, service_accounts(settings),
+                allow_anonymous=settings.embedded_broker_anonymous,
+                reserved_client_ids=(settings.mqtt_client_id, f"{settings.mqtt_client_id}-alerts",
+                                     settings.alert_feed_client_id))
             _started(stack, EmbeddedBroker(
                 settings.embedded_broker_host, settings.mqtt_port, access=access,
                 tls_port=settings.embedded_broker_tls_port,
@@ -307,9 +309,8 @@ def _simulate_city(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _with_service_accounts(settings: Settings) -> Settings:
-    """For the embedded broker with enforced ACLs: in-process service accounts when unset."""
-    if settings.embedded_broker_anonymous:
-        return settings
+    """For the embedded broker: in-process service accounts when unset (also in anonymous demo
+    mode: ingest's persistent session then belongs to a login no other client can use)."""
     import secrets
 
     update: dict[str, Any] = {}
