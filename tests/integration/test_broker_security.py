@@ -685,3 +685,29 @@ def test_generated_files_never_name_revoked_devices(tmp_path):
     assert {line.split(":")[0] for line in services.splitlines() if not line.startswith("#")} \
         == {"farmtel-ingest"}
     assert sync_mosquitto(meta.sessions, tmp_path / "pw", tmp_path / "acl", [INGEST])[1] is False
+
+
+def test_client_id_rules_of_the_embedded_broker(tmp_path):
+    meta, _ = registry_with_passwords(tmp_path)
+    access = RegistryBrokerAccess(meta.sessions, [INGEST], allow_anonymous=True,
+                                  reserved_client_ids=("farmtel-ingest", "farmtel-alerts-feed"))
+    access.refresh(force_check=True)
+    assert access.client_id_for("sm-1", "farmtel-ingest") == "sm-1"  # a device: its own name
+    assert access.client_id_for("sm-1", "anything") == "sm-1"
+    assert access.client_id_for(INGEST.username, "farmtel-ingest") == "farmtel-ingest"
+    assert access.client_id_for(INGEST.username, "sm-2") is None  # a service: no device's id
+    assert access.client_id_for(None, "farmtel-alerts-feed") is None  # anonymous: no service's
+    assert access.client_id_for(None, "sm-2") == "sm-2"  # demo devices using their id
+    assert access.is_device_data("farmtel/farm-a/sm-1/telemetry")
+    assert access.is_device_data("farmtel/farm-a/gw-1/gateway")
+    assert not access.is_device_data("farmtel/alerts/farm-a/field-1")
+
+
+def test_service_client_id_prefix_is_never_a_device_login(tmp_path):
+    from devices.broker.mosquitto import SERVICE_CLIENT_ID_PREFIX, device_users
+
+    meta = small_registry(settings_for(tmp_path), {"sm-1": "soil_moisture",
+                                                   "farmtel-alerts-feed": "soil_moisture"})
+    with meta.sessions() as s:
+        names = {u.username for u in device_users(s)}
+    assert names == {"sm-1"} and SERVICE_CLIENT_ID_PREFIX == "farmtel-"
