@@ -174,7 +174,7 @@ class InfluxTelemetryStore(ClosedOnExit):
         each (``seq`` is selected so that a point without these quantities is seen too)."""
         if self.api != "v1":  # InfluxQL reads may be missing (VictoriaMetrics): the batch only
             return {}
-        names = sorted({storable_quantity(q) for q in map(_QUANTITY, readings)})
+        names = sorted(storable_quantity(q) for q in set(map(_QUANTITY, readings)))
         devices = sorted({str(d) for d in map(_DEVICE_ID, readings)})
         statements = stored_points_statements(names, devices, min(map(_TS_MS, readings)),
                                               max(map(_TS_MS, readings)))
