@@ -15,20 +15,11 @@ from fastapi.testclient import TestClient
 from devices.contract import record, telemetry_topic
 from farmtel.runtime import build_api
 from storage.clock import DAY_MS, now_ms, to_ms
-from tests.helpers import (
-    ADMIN_TOKEN,
-    publish_all,
-    publisher,
-    settings_for,
-    small_registry,
-    start_ingest,
-    stored_keys,
-    wait_for,
-)
+from tests import helpers as h
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+ADMIN = {"Authorization": f"Bearer {h.ADMIN_TOKEN}"}
 
 
 def shard_holding(influx_server, database: str, ts_ms: int) -> int:
@@ -49,30 +40,30 @@ def shard_holding(influx_server, database: str, ts_ms: int) -> int:
 
 def test_readings_refused_for_a_field_type_are_replayed_once_it_is_fixed(
         tmp_path, mosquitto_server, influx_server, influx_database):
-    settings = settings_for(
+    settings = h.settings_for(
         tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
         mqtt_client_id=f"typed-{tmp_path.name}",
         store_url=f"influxdb://127.0.0.1:{influx_server.port}/{influx_database}")
-    meta = small_registry(settings, {"sm-1": "soil_moisture"})
+    meta = h.small_registry(settings, {"sm-1": "soil_moisture"})
     t0 = now_ms() - 14 * DAY_MS  # a week of its own (shards hold 7 days)
-    store, worker = start_ingest(settings, meta)
+    store, worker = h.start_ingest(settings, meta)
     influx_server.query(f'CREATE DATABASE "{influx_database}"')  # as the store does, at once
     r = httpx.post(f"{influx_server.url}/write",
                    params={"db": influx_database, "precision": "ms"},
                    content=f"telemetry,device_id=intruder vwc_pct=5i {t0}".encode())
     assert r.status_code == 204, r.text
-    pub = publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
+    pub = h.publisher(mosquitto_server.port, f"pub-{tmp_path.name}")
     api = TestClient(build_api(meta, store, worker=worker, settings=settings))
     try:
-        wait_for(lambda: worker.connected, 10, "ingest connected")
+        h.wait_for(lambda: worker.connected, 10, "ingest connected")
         messages = [(telemetry_topic("farm-a", "sm-1"),
                      orjson.dumps(record(t0 + 1 + i, i, {"vwc_pct": 20.0 + i / 10})))
                     for i in range(20)]
         expected = sorted(("sm-1", "vwc_pct", t0 + 1 + i) for i in range(20))
-        publish_all(pub, messages)
-        wait_for(lambda: worker.metrics["messages_acked"] == 20, 30, "all acked")
+        h.publish_all(pub, messages)
+        h.wait_for(lambda: worker.metrics["messages_acked"] == 20, 30, "all acked")
         assert worker.metrics["rejected"] == {"store_type_conflict": 20}
-        assert stored_keys(store, ["vwc_pct"], t0, t0 + DAY_MS, ["sm-1"]) == []
+        assert h.stored_keys(store, ["vwc_pct"], t0, t0 + DAY_MS, ["sm-1"]) == []
         dead = api.get("/api/v1/dead-letters", headers=ADMIN,
                        params={"reason": "store_type_conflict"}).json()
         assert dead["items"] and all(d["replayable"] for d in dead["items"])
@@ -85,10 +76,10 @@ def test_readings_refused_for_a_field_type_are_replayed_once_it_is_fixed(
                      json={"reason": "store_type_conflict"})
         assert r.status_code == 200, r.text
         assert (r.json()["still_refused"], r.json()["readings_stored"]) == (0, 20)
-        assert stored_keys(store, ["vwc_pct"], t0, t0 + DAY_MS, ["sm-1"]) == expected
+        assert h.stored_keys(store, ["vwc_pct"], t0, t0 + DAY_MS, ["sm-1"]) == expected
         again = api.post("/api/v1/dead-letters/replay", headers=ADMIN, json={}).json()
         assert again["replayed"] == 0
-        assert stored_keys(store, ["vwc_pct"], t0, t0 + DAY_MS, ["sm-1"]) == expected
+        assert h.stored_keys(store, ["vwc_pct"], t0, t0 + DAY_MS, ["sm-1"]) == expected
     finally:
         pub.loop_stop()
         pub.disconnect()

@@ -115,6 +115,7 @@ def readings(devices: tuple[str, ...], count: int, first_ts: int
     return messages, keys
 
 
+@pytest.mark.timeout(120)  # 200 messages and two replays on a shared machine
 def test_a_server_clock_behind_loses_no_correct_reading(tmp_path, mosquitto_server, store_url):
     settings = settings_for(tmp_path, mqtt_host="127.0.0.1", mqtt_port=mosquitto_server.port,
                             mqtt_client_id=f"step-{tmp_path.name}", store_url=store_url)
