@@ -38,13 +38,14 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path, metadata_url: str) -> Iterator[Env]:
-    settings = settings_for(tmp_path, database_url=metadata_url, web_session_idle_s=IDLE_S,
-                            web_session_max_age_s=MAX_AGE_S)
+def env(tmp_path: Path, metadata_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """The API with the session lifetimes from the environment, as ``farmtel api`` reads them."""
+    monkeypatch.setenv("FARMTEL_WEB_SESSION_IDLE_S", str(IDLE_S))
+    monkeypatch.setenv("FARMTEL_WEB_SESSION_MAX_AGE_S", str(MAX_AGE_S))
+    settings = settings_for(tmp_path, database_url=metadata_url)
     meta = small_registry(settings, {"sm-1": "soil_moisture"})
     store = open_store(settings.resolved_store_url)
-    with TestClient(build_api(meta, store, settings=settings),
-                    base_url="http://testserver") as client:
+    with TestClient(build_api(meta, store), base_url="http://testserver") as client:
         yield Env(client, meta)
     store.close()
 
