@@ -140,7 +140,6 @@ STATS_INTERVAL_S = "0.1"
 RECEIVE_MAXIMUM = 10_000  # as ingest's MqttSource announces
 PUBLISHERS = 2
 ADMIN_TOKEN = "ft_bench"
-HOST = socket.gethostname()
 
 
 # --- the fleet and what it publishes -----------------------------------------------------------
@@ -757,7 +756,7 @@ class Bench:
     def stats(self, client_ids: Sequence[str]) -> dict[str, tuple[float, dict[str, Any]]]:
         """Each worker's latest saved counters with the time they were saved [epoch s]."""
         assert self.meta is not None
-        ids = {f"{HOST}:{c}": c for c in client_ids}
+        ids = {c: c for c in client_ids}  # a worker's row is its identity (ingest.identity)
         with self.meta.sessions() as session:
             rows = session.execute(
                 select(IngestWorkerStats.worker_id, IngestWorkerStats.updated_at,

@@ -20,7 +20,7 @@ from sqlalchemy import JSON, DateTime, String, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from devices.registry import utcnow
-from ingest.metrics import merge_snapshots
+from ingest.metrics import IngestMetrics, merge_snapshots
 from storage.metadata import Base
 
 GAUGES = frozenset({"spool_bytes", "spool_peak_bytes", "spool_batches", "spool_full",
@@ -70,11 +70,12 @@ def open_run(sessions: sessionmaker[Any], worker_id: str) -> None:
     """Start a run of ``worker_id``: fold the last run's counters into ``base``."""
     with sessions() as session, session.begin():
         row = session.get(IngestWorkerStats, worker_id, with_for_update=True)
+        zeros = IngestMetrics().snapshot()  # every key present from the start of the run
         if row is None:
-            session.add(IngestWorkerStats(worker_id=worker_id, stats={}, base={}))
+            session.add(IngestWorkerStats(worker_id=worker_id, stats=zeros, base={}))
             return
         row.base = add_counters(row.base or {}, counters_of(row.stats or {}))
-        row.stats = {}
+        row.stats = zeros
         row.updated_at = utcnow()
 
 
