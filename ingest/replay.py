@@ -132,27 +132,44 @@ class DeadLetterReplayer:
                     DeadLetterReplay.id.in_(hopeless)))
         return out
 
+    def _store_batch(self, pending: list[_Accepted], out: ReplayOutcome) -> list[_Accepted]:
+        """Write the readings of ``pending``; the messages that may leave the replay area."""
+        readings = [r for a in pending for r in a.readings]
+        if not readings:
+            return pending
+        result = self._store.write(readings)
+        out.readings_stored += result.stored
+        kept: set[int] = set()
+        owner = {(r.device_id, r.quantity, r.ts_ms): a.entry_id for a in pending
+                 for r in a.readings}
+        for refusal in result.refused:
+            out.still_refused_by_reason[refusal.why.value] += 1
+            r = refusal.reading
+            entry = owner.get((r.device_id, r.quantity, r.ts_ms))
+            if entry is not None and Reason(refusal.why.value) in REPLAYABLE:
+                kept.add(entry)
+        out.still_refused += len(kept)
+        return [a for a in pending if a.entry_id not in kept]
+
     def _write(self, pending: list[_Accepted], out: ReplayOutcome) -> None:
-        """Store the accepted messages' readings, then let those messages go."""
+        """Store the accepted messages' readings, then let those messages go.
+
+        A message with a reading the store refuses for a replayable cause (a field type)
+        stays; a reading refused for good (a conflicting value: the first value stands) is
+        counted in ``still_refused_by_reason`` and its message goes.
+        """
         if not pending:
             return
         try:
-            readings = [r for a in pending for r in a.readings]
-            if readings:
-                self._store.write(readings)
-            accepted = pending
+            accepted = self._store_batch(pending, out)
         except StoreRejected:  # message by message: the refused ones stay
             accepted = []
             for a in pending:
                 try:
-                    if a.readings:
-                        self._store.write(a.readings)
+                    accepted += self._store_batch([a], out)
                 except StoreRejected:
                     out.still_refused += 1
                     out.still_refused_by_reason[Reason.STORE_REJECTED.value] += 1
-                else:
-                    accepted.append(a)
-        out.readings_stored += sum(len(a.readings) for a in accepted)
         out.replayed += len(accepted)
         if not accepted:
             return

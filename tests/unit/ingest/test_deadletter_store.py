@@ -20,6 +20,7 @@ from ingest.replay import DeadLetterReplayer, ReplayFilter
 from ingest.spool import Spool
 from ingest.store_sink import SpooledStoreSink
 from storage.metadata import make_engine, make_session_factory
+from storage.telemetry import Reading
 from tests.fakes import MemoryStore
 from tests.unit.ingest._support import DEVICES, NOW_MS
 
@@ -178,4 +179,20 @@ def test_a_message_no_replay_can_fix_leaves_the_replay_area(decoder, sessions):
     outcome = replayer.replay(ReplayFilter())
     assert (outcome.replayed, outcome.still_refused) == (0, 1)
     assert outcome.still_refused_by_reason == {"revoked_device": 1}
+    assert replayer.area().messages == 0
+
+
+def test_a_replayed_value_that_conflicts_with_the_stored_one_is_refused_for_good(
+        decoder, sessions):
+    behind = pipeline(decoder, NOW_MS - 60 * MINUTE_MS)
+    behind.submit(TOPIC, orjson.dumps(record(NOW_MS, 1, {"vwc_pct": 20.0, "battery_v": 3.6})), 1)
+    write_dead(behind, DeadLetterStore(sessions))
+    store = MemoryStore()
+    store.write([Reading("sm-1", "vwc_pct", 25.0, NOW_MS, 9, 0, "soil_moisture", "field-1",
+                         "farm-a", "shuocheng")])  # another value came first
+    replayer = DeadLetterReplayer(sessions, store, DEVICES.get, clock_ms=lambda: NOW_MS)
+    outcome = replayer.replay(ReplayFilter())
+    assert (outcome.replayed, outcome.still_refused, outcome.readings_stored) == (1, 0, 1)
+    assert outcome.still_refused_by_reason == {"conflicting_value": 1}
+    assert store.rows[("sm-1", "vwc_pct", NOW_MS)].value == 25.0
     assert replayer.area().messages == 0
