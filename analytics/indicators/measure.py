@@ -133,22 +133,30 @@ def _lives(devices: list[DeviceRef], measured: Period, grid: WindowGrid,
     """The part of the period each device was expected to report in, as two arrays [UTC ms]:
     from its registration or its first report in the period, whichever is earlier (data
     backfilled or sent late counts in the period it covers; registration only bounds when a
-    device is expected before it reports; not for devices in ``moved``, nor for earlier
-    placements), to its revocation or the period's end."""
+    device is expected; not for devices in ``moved``, nor for earlier placements), to its
+    revocation or the period's end — for a device registered only after the period, to the
+    end of its last report's window (it was not expected after the data it sent)."""
     n = len(devices)
     created = np.fromiter((measured.start_ms if d.created_ms is None else d.created_ms
                            for d in devices), np.int64, n)
     revoked = np.fromiter((measured.end_ms if d.revoked_ms is None else d.revoked_ms
                            for d in devices), np.int64, n)
     start = np.minimum(np.maximum(created, measured.start_ms), measured.end_ms)
+    end = np.minimum(revoked, measured.end_ms)
     if counts.shape[1]:
         fixed = np.fromiter((d.entry is not None or d.device_id in moved for d in devices),
                             bool, n)
         reported = counts > 0
-        first = np.where(reported.any(axis=1) & ~fixed, reported.argmax(axis=1), counts.shape[1])
+        free = reported.any(axis=1) & ~fixed
+        nw = counts.shape[1]
+        first = np.where(free, reported.argmax(axis=1), nw)
         first_ms = grid.first_ms + first.astype(np.int64) * grid.window_ms
         start = np.minimum(start, np.maximum(first_ms, measured.start_ms))
-    return start, np.minimum(revoked, measured.end_ms)
+        # registered after the period: expected only up to the end of its last report's window
+        last = nw - 1 - reported[:, ::-1].argmax(axis=1)
+        last_end = np.minimum(grid.first_ms + (last.astype(np.int64) + 1) * grid.window_ms, end)
+        end = np.where(free & (created >= measured.end_ms), last_end, end)
+    return start, end
 
 
 def _grids(intervals: set[int], measured: Period, config: IndicatorConfig) -> dict[int, WindowGrid]:
