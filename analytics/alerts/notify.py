@@ -17,15 +17,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from analytics.alerts.transitions import Transition
 from devices.contract import alert_topic
 
-__all__ = ["DeliveryStats", "FanoutNotifier", "MqttAlertPublisher", "Notifier",
-           "WebhookNotifier", "transition_payload"]
+__all__ = ["Attempt", "DeliveryStats", "FanoutNotifier", "MqttAlertPublisher", "Notifier",
+           "RetryOutcome", "RetryPolicy", "WebhookNotifier", "drain", "retryable_status",
+           "transition_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,79 @@ class Notifier(Protocol):
 def transition_payload(t: Transition) -> bytes:
     """The JSON body of one transition (UTF-8, Chinese titles unescaped)."""
     return json.dumps(t.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at a delivery: did it succeed, may it be retried, and the provider's answer
+    (e.g. ``HTTP 500``, ``errcode 45009: api freq out of limit``)."""
+
+    ok: bool
+    retryable: bool
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    """How a delivery ended: the last attempt, how many were made, aborted by ``close``."""
+
+    last: Attempt
+    attempts: int
+    aborted: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        """The last attempt succeeded."""
+        return self.last.ok
+
+
+def retryable_status(status: int) -> bool:
+    """HTTP statuses worth another try: 408, 429 and 5xx."""
+    return status >= 500 or status in (408, 429)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff: ``backoff_s`` · 2^(n−1) [s] after the n-th
+    failed attempt, capped at ``backoff_max_s``, ±20 % jitter, at most ``max_attempts`` tries.
+    The one retry loop of every notifier and channel (webhooks, e-mail, robots, SMS)."""
+
+    max_attempts: int = 6
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+
+    def delay_s(self, attempt: int) -> float:
+        """The pause after the ``attempt``-th failure [s], before jitter."""
+        return float(min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)))
+
+    def run(self, attempt: Callable[[], Attempt], abort: threading.Event,
+            on_retry: Callable[[Attempt], None] | None = None) -> RetryOutcome:
+        """Call ``attempt`` until it succeeds, answers non-retryable, the attempts are used
+        up, or ``abort`` is set (checked before each try and during each pause)."""
+        last = Attempt(False, True, "not tried")
+        for n in range(1, self.max_attempts + 1):
+            if abort.is_set():
+                return RetryOutcome(last, n - 1, aborted=True)
+            last = attempt()
+            if last.ok or not last.retryable or n == self.max_attempts:
+                return RetryOutcome(last, n)
+            if on_retry is not None:
+                on_retry(last)
+            if abort.wait(self.delay_s(n) * random.uniform(0.8, 1.2)):
+                return RetryOutcome(last, n, aborted=True)
+        return RetryOutcome(last, self.max_attempts)
+
+
+def drain(q: queue.Queue[Any]) -> int:
+    """Empty a queue without processing it (marking each item done); how many were left."""
+    left = 0
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return left
+        q.task_done()
+        left += 1
 
 
 @dataclass(slots=True)
@@ -110,9 +184,7 @@ class WebhookNotifier:
         if queue_size < 1 or max_attempts < 1:
             raise ValueError("queue_size and max_attempts must be >= 1")
         self._channels = [_Channel(u, queue_size) for u in dict.fromkeys(urls)]
-        self._max_attempts = max_attempts
-        self._backoff_s = backoff_s
-        self._backoff_max_s = backoff_max_s
+        self._policy = RetryPolicy(max_attempts, backoff_s, backoff_max_s)
         self._timeout_s = timeout_s
         self._headers = {"content-type": "application/json", **(headers or {})}
         self._transport = transport
@@ -198,31 +270,24 @@ class WebhookNotifier:
                     ch.queue.task_done()
 
     def _deliver(self, client: httpx.Client, url: str, body: bytes) -> None:
-        reason = ""
-        for attempt in range(1, self._max_attempts + 1):
-            if self._abort.is_set():
-                self._dropped("dropped_closed", url, "notifier closed")
-                return
+        def attempt() -> Attempt:
             try:
                 status = client.post(url, content=body).status_code
             except httpx.HTTPError as exc:
-                status, reason = 0, f"{type(exc).__name__}: {exc}"
-            else:
-                if 200 <= status < 300:
-                    self._count("delivered")
-                    return
-                reason = f"HTTP {status}"
-                if status < 500 and status not in (408, 429):
-                    self._dropped("dropped_failed", url, f"{reason}, not retried")
-                    return
-            if attempt == self._max_attempts:
-                break
-            self._count("retries")
-            delay = min(self._backoff_max_s, self._backoff_s * 2 ** (attempt - 1))
-            if self._abort.wait(delay * random.uniform(0.8, 1.2)):
-                self._dropped("dropped_closed", url, "notifier closed while retrying")
-                return
-        self._dropped("dropped_failed", url, f"{reason} after {self._max_attempts} attempts")
+                return Attempt(False, True, f"{type(exc).__name__}: {exc}")
+            return Attempt(200 <= status < 300, retryable_status(status), f"HTTP {status}")
+
+        outcome = self._policy.run(attempt, self._abort,
+                                   on_retry=lambda _a: self._count("retries"))
+        if outcome.delivered:
+            self._count("delivered")
+        elif outcome.aborted:
+            self._dropped("dropped_closed", url, "notifier closed")
+        elif outcome.last.retryable:
+            self._dropped("dropped_failed", url,
+                          f"{outcome.last.answer} after {outcome.attempts} attempts")
+        else:
+            self._dropped("dropped_failed", url, f"{outcome.last.answer}, not retried")
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every queued delivery is done (delivered or dropped); False on timeout."""
@@ -244,14 +309,7 @@ class WebhookNotifier:
         for ch in self._channels:
             if ch.thread is not None:
                 ch.thread.join(1.0)
-            left = 0
-            while True:
-                try:
-                    ch.queue.get_nowait()
-                except queue.Empty:
-                    break
-                ch.queue.task_done()
-                left += 1
+            left = drain(ch.queue)
             if left:
                 self._dropped("dropped_closed", ch.url, "notifier closed", left)
 
