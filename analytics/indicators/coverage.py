@@ -98,11 +98,21 @@ def _site_states(view: RegistryView, active: Collection[str]) -> dict[str, _Site
     return states
 
 
+def outdated(official: float, registered: float, source: str) -> str:
+    """The source of a registered denominator that exceeds the official figure."""
+    return (f"{REGISTRY}: registered {registered:g} exceeds the official {official:g} ({source}); "
+            "the official figure is out of date, enter a newer one")
+
+
 def _denominator(official: Denominators, county_id: str, key: DenominatorKey,
                  registered: float, what: str) -> tuple[float, str, str]:
+    """The official figure, else what is registered; also what is registered when it exceeds
+    the official figure (coverage cannot pass 100 %: the figure is out of date)."""
     given = official.official(county_id, key)
-    if given is not None:
+    if given is not None and given.value >= registered:
         return given.value, given.source, OFFICIAL
+    if given is not None:
+        return registered, outdated(given.value, registered, given.source), REGISTRY
     return registered, f"{REGISTRY}: {what}", REGISTRY
 
 
@@ -166,15 +176,20 @@ def _county(view: RegistryView, county_id: str, sites: list[SiteRef],
 
 
 def _sum(ratios: list[Ratio], total: SourcedValue | None) -> Ratio:
-    """Σ numerators over Σ denominators, or over ``total`` (an official figure) if given."""
+    """Σ numerators over Σ denominators, or over ``total`` (an official figure) if given and
+    not below Σ denominators (else that sum, as registered: the figure is out of date)."""
     numerator = sum(r.numerator for r in ratios)
     unit = ratios[0].unit if ratios else ""
     covered = tuple(c for r in ratios for c in r.covered)
-    if total is not None:
+    known = sum(r.denominator for r in ratios)
+    if total is not None and total.value >= known:
         return Ratio(numerator, total.value, unit, total.source, covered, OFFICIAL)
+    if total is not None:
+        return Ratio(numerator, known, unit, outdated(total.value, known, total.source), covered,
+                     REGISTRY)
     basis = OFFICIAL if ratios and all(r.basis == OFFICIAL for r in ratios) else REGISTRY
     sources = {r.denominator_source.split(":")[0] for r in ratios}
-    return Ratio(numerator, sum(r.denominator for r in ratios), unit,
+    return Ratio(numerator, known, unit,
                  "Σ counties (" + ", ".join(sorted(sources)) + ")", covered, basis)
 
 

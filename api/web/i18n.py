@@ -382,9 +382,9 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "fleet.site_attributes": ("属性（JSON）", "Attributes (JSON)"),
     # -- indicators --
     "ind.title": ("规划指标", "Plan indicators"),
-    "ind.intro": ("对照《朔州市“十四五”农业农村现代化规划》目标，按 2020→2025 年直线进度评估。",
-                  "Against the targets of Shuozhou's 14th five-year plan, on the straight line "
-                  "from 2020 to 2025."),
+    "ind.intro": ("{name}：对照目标集 {plan} 的目标，按基期年→目标年直线进度评估。",
+                  "{name}: against the targets of {plan}, on the straight line from the "
+                  "baseline year to the target year."),
     "ind.period": ("统计期", "Period"),
     "ind.month": ("月份", "Month"),
     "ind.last30": ("最近 30 天", "Last 30 days"),
