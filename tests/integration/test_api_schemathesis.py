@@ -161,7 +161,7 @@ NUL_REQUESTS = [
                                           "site_id": "field-1",
                                           "attributes": {"note\x00": "a"}}}),
     ("PATCH", "/api/v1/farms/farm-a", {"json": {"name": "a\x00"}}),
-    ("GET", "/api/v1/devices/sm\x001", {}),
+    ("GET", "/api/v1/devices/sm%001", {}),  # a NUL in a path, percent-encoded
     ("GET", "/api/v1/devices", {"params": {"site_id": "field-1\x00"}}),
     ("GET", "/api/v1/telemetry/latest", {"params": {"farm_id": "farm\x00"}}),
     ("GET", "/api/v1/telemetry", {"params": {"device_id": "sm-1", "quantity": "vwc\x00"}}),
