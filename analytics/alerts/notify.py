@@ -17,18 +17,31 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from analytics.alerts.transitions import Transition
 from devices.contract import alert_topic
 
-__all__ = ["Attempt", "DeliveryStats", "FanoutNotifier", "MqttAlertPublisher", "Notifier",
-           "RetryOutcome", "RetryPolicy", "WebhookNotifier", "drain", "retryable_status",
-           "transition_payload"]
+__all__ = [
+    "Attempt",
+    "DeliveryStats",
+    "FanoutNotifier",
+    "MqttAlertPublisher",
+    "Notifier",
+    "RetryOutcome",
+    "RetryPolicy",
+    "WebhookNotifier",
+    "drain",
+    "retryable_status",
+    "serve_queue",
+    "transition_payload",
+    "wait_done",
+]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class Notifier(Protocol):
@@ -111,6 +124,33 @@ class RetryPolicy:
             if abort.wait(self.delay_s(n) * random.uniform(0.8, 1.2)):
                 return RetryOutcome(last, n, aborted=True)
         return RetryOutcome(last, self.max_attempts)
+
+
+def serve_queue(q: queue.Queue[_T], closing: threading.Event,
+                handle: Callable[[_T], object]) -> None:
+    """A worker's loop: ``handle`` each item in order (marking it done), until ``closing``
+    is set and the queue is empty."""
+    while True:
+        try:
+            item = q.get(timeout=0.05)
+        except queue.Empty:
+            if closing.is_set():
+                return
+            continue
+        try:
+            handle(item)
+        finally:
+            q.task_done()
+
+
+def wait_done(queues: Sequence[queue.Queue[Any]], timeout_s: float) -> bool:
+    """Wait until no queue has unfinished items; False after ``timeout_s`` [s]."""
+    deadline = time.monotonic() + timeout_s
+    while any(q.unfinished_tasks for q in queues):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def drain(q: queue.Queue[Any]) -> int:
@@ -254,20 +294,14 @@ class WebhookNotifier:
     def _worker(self, ch: _Channel) -> None:
         with httpx.Client(timeout=self._timeout_s, headers=self._headers,
                           transport=self._transport) as client:
-            while True:
-                try:
-                    body = ch.queue.get(timeout=0.05)
-                except queue.Empty:
-                    if self._closing.is_set():
-                        return
-                    continue
+            def deliver(body: bytes) -> None:
                 try:
                     self._deliver(client, ch.url, body)
                 except Exception:  # never let the worker die
                     log.exception("webhook %s: unexpected error", ch.url)
                     self._count("dropped_failed")
-                finally:
-                    ch.queue.task_done()
+
+            serve_queue(ch.queue, self._closing, deliver)
 
     def _deliver(self, client: httpx.Client, url: str, body: bytes) -> None:
         def attempt() -> Attempt:
@@ -291,12 +325,7 @@ class WebhookNotifier:
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every queued delivery is done (delivered or dropped); False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while any(ch.queue.unfinished_tasks for ch in self._channels):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return wait_done([ch.queue for ch in self._channels], timeout_s)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop accepting; deliver what is queued within ``timeout_s`` [s], drop the rest."""

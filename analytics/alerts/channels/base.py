@@ -7,7 +7,6 @@ import json
 import logging
 import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,11 +14,19 @@ from typing import Any, Protocol
 
 import httpx
 
-from analytics.alerts.notify import Attempt, RetryPolicy, drain, retryable_status
+from analytics.alerts.channels.message import AlertMessage, alert_message
+from analytics.alerts.notify import (
+    Attempt,
+    RetryPolicy,
+    drain,
+    retryable_status,
+    serve_queue,
+    wait_done,
+)
 from analytics.alerts.transitions import Transition
 from storage.clock import now_ms
 
-__all__ = ["Channel", "ChannelNotifier", "SendResult", "post_json"]
+__all__ = ["Channel", "ChannelNotifier", "RobotChannel", "SendResult", "post_json"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,32 @@ def post_json(client: httpx.Client, url: str, payload: Mapping[str, Any], *,
     return Attempt(code == 0, code in retry_codes, f"errcode {code}: {answer.get('errmsg', '')}")
 
 
+class RobotChannel:
+    """What the group robots (WeCom, DingTalk) share: an HTTP client, the alert text, and a
+    recipient that never shows the robot's key or token."""
+
+    name: str = "robot"
+
+    def __init__(self, *, timeout_s: float, page_base_url: str,
+                 unit_of: Callable[[Transition], str],
+                 transport: httpx.BaseTransport | None) -> None:
+        self._client = httpx.Client(timeout=timeout_s, transport=transport)
+        self._page_base_url, self._unit_of = page_base_url, unit_of
+
+    @property
+    def recipient(self) -> str:
+        """``{name} robot`` (its key or token is a secret)."""
+        return f"{self.name} robot"
+
+    def message(self, t: Transition) -> AlertMessage:
+        """The alert's text."""
+        return alert_message(t, page_base_url=self._page_base_url, unit_of=self._unit_of)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+
 class ChannelNotifier:
     """A :class:`~analytics.alerts.notify.Notifier` for one channel.
 
@@ -136,17 +169,7 @@ class ChannelNotifier:
                 self._thread.start()
 
     def _worker(self) -> None:
-        while True:
-            try:
-                t = self._queue.get(timeout=0.05)
-            except queue.Empty:
-                if self._closing.is_set():
-                    return
-                continue
-            try:
-                self._deliver(t)
-            finally:
-                self._queue.task_done()
+        serve_queue(self._queue, self._closing, self._deliver)
 
     def _attempt(self, t: Transition) -> Attempt:
         try:
@@ -196,12 +219,7 @@ class ChannelNotifier:
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every queued notification has a result; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return wait_done([self._queue], timeout_s)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop accepting; send what is queued within ``timeout_s`` [s], drop the rest."""

@@ -20,8 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from analytics.alerts.channels.base import post_json
-from analytics.alerts.channels.message import alert_message
+from analytics.alerts.channels.base import RobotChannel, post_json
 from analytics.alerts.notify import Attempt
 from analytics.alerts.transitions import Transition
 from storage.clock import now_ms
@@ -38,7 +37,7 @@ def dingtalk_sign(timestamp_ms: int, secret: str) -> str:
     return quote(base64.b64encode(digest).decode(), safe="")
 
 
-class DingTalkChannel:
+class DingTalkChannel(RobotChannel):
     """Posts each alert to a DingTalk custom robot, signed with its secret.
 
     :param access_token: the robot's token; :param secret: its ``SEC…`` signing secret.
@@ -56,17 +55,12 @@ class DingTalkChannel:
         self._base = f"{base_url.rstrip('/')}/robot/send?access_token={quote(access_token, safe='')}"
         self._secret = secret
         self._clock_ms = clock_ms
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
-        self._page_base_url, self._unit_of = page_base_url, unit_of
-
-    @property
-    def recipient(self) -> str:
-        """The robot (its token is a secret: not shown)."""
-        return "dingtalk robot"
+        super().__init__(timeout_s=timeout_s, page_base_url=page_base_url, unit_of=unit_of,
+                         transport=transport)
 
     def payload(self, t: Transition) -> dict[str, object]:
         """The documented markdown message of ``t``."""
-        m = alert_message(t, page_base_url=self._page_base_url, unit_of=self._unit_of)
+        m = self.message(t)
         return {"msgtype": "markdown", "markdown": {"title": m.subject, "text": m.markdown()}}
 
     def attempt(self, t: Transition) -> Attempt:
@@ -75,7 +69,3 @@ class DingTalkChannel:
         url = f"{self._base}&timestamp={ts}&sign={dingtalk_sign(ts, self._secret)}"
         return post_json(self._client, url, self.payload(t),
                          retry_codes=frozenset({DINGTALK_RATE_LIMITED}))
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()

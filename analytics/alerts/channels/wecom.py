@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import httpx
 
-from analytics.alerts.channels.base import post_json
-from analytics.alerts.channels.message import alert_message, truncate_utf8
+from analytics.alerts.channels.base import RobotChannel, post_json
+from analytics.alerts.channels.message import truncate_utf8
 from analytics.alerts.notify import Attempt
 from analytics.alerts.transitions import Transition
 
@@ -26,7 +26,7 @@ WECOM_MAX_CONTENT_BYTES = 4096
 WECOM_RATE_LIMITED = 45009
 
 
-class WeComChannel:
+class WeComChannel(RobotChannel):
     """Posts each alert to a WeCom group robot.
 
     :param key: the robot's webhook key; :param base_url: ``https://qyapi.weixin.qq.com``.
@@ -40,17 +40,12 @@ class WeComChannel:
                  unit_of: Callable[[Transition], str] = lambda _t: "",
                  transport: httpx.BaseTransport | None = None) -> None:
         self._url = f"{base_url.rstrip('/')}/cgi-bin/webhook/send?key={quote(key, safe='')}"
-        self._client = httpx.Client(timeout=timeout_s, transport=transport)
-        self._page_base_url, self._unit_of = page_base_url, unit_of
-
-    @property
-    def recipient(self) -> str:
-        """The robot (its key is a secret: not shown)."""
-        return "wecom robot"
+        super().__init__(timeout_s=timeout_s, page_base_url=page_base_url, unit_of=unit_of,
+                         transport=transport)
 
     def payload(self, t: Transition) -> dict[str, object]:
         """The documented markdown message of ``t``."""
-        m = alert_message(t, page_base_url=self._page_base_url, unit_of=self._unit_of)
+        m = self.message(t)
         return {"msgtype": "markdown",
                 "markdown": {"content": truncate_utf8(m.markdown(), WECOM_MAX_CONTENT_BYTES)}}
 
@@ -58,7 +53,3 @@ class WeComChannel:
         """One POST."""
         return post_json(self._client, self._url, self.payload(t),
                          retry_codes=frozenset({WECOM_RATE_LIMITED}))
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
