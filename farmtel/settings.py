@@ -172,6 +172,37 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Hourly and daily rollups are kept this long [days]; "
         "unset: forever.",
     )
+    alert_page_base_url: str = Field(
+        default="http://localhost:8000", description="Base of the alert-page links in messages."
+    )
+    notify_timeout_s: float = Field(default=10.0, gt=0, description="Per-attempt timeout of "
+                                    "the e-mail, WeCom, DingTalk and SMS channels [s].")
+    notify_max_attempts: int = Field(default=6, ge=1, description="Tries per notification.")
+    notify_backoff_s: float = Field(default=1.0, ge=0, description="First retry pause [s], "
+                                    "doubling up to 60 s (±20 % jitter).")
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset = no e-mail.")
+    smtp_port: int = Field(default=25, description="SMTP port (587 with STARTTLS).")
+    smtp_from: str | None = Field(default=None, description="From address of alert e-mail.")
+    smtp_user: str | None = Field(default=None, description="SMTP login (optional).")
+    smtp_password: str | None = Field(default=None, description="SMTP password (optional).")
+    smtp_starttls: bool = Field(default=False, description="Upgrade SMTP with STARTTLS.")
+    wecom_base_url: str = Field(default="https://qyapi.weixin.qq.com",
+                                description="WeCom robot endpoint base.")
+    wecom_robot_key: str | None = Field(default=None, description="WeCom group robot key.")
+    dingtalk_base_url: str = Field(default="https://oapi.dingtalk.com",
+                                   description="DingTalk robot endpoint base.")
+    dingtalk_access_token: str | None = Field(default=None, description="DingTalk robot token.")
+    dingtalk_secret: str | None = Field(default=None, description="DingTalk 加签 secret (SEC…).")
+    aliyun_sms_base_url: str = Field(default="https://dysmsapi.aliyuncs.com",
+                                     description="Alibaba Cloud SMS endpoint base.")
+    aliyun_sms_region_id: str = Field(default="cn-hangzhou", description="SMS RegionId.")
+    aliyun_access_key_id: str | None = Field(default=None, description="SMS AccessKeyId.")
+    aliyun_access_key_secret: str | None = Field(default=None, description="SMS AccessKey secret.")
+    aliyun_sms_sign_name: str | None = Field(default=None, description="Approved SMS SignName.")
+    aliyun_sms_template_code: str | None = Field(
+        default=None, description="Approved SMS template (SMS_…) with ${level} ${title} "
+        "${site} ${value} ${time}."
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

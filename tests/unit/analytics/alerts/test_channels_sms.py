@@ -12,8 +12,10 @@ import pytest
 
 from analytics.alerts.channels import ChannelNotifier
 from analytics.alerts.channels.aliyun_sms import AliyunSmsProvider, percent_encode
+from analytics.alerts.channels.build import configured_channels
 from analytics.alerts.channels.sms import SmsChannel
 from analytics.alerts.notify import RetryPolicy
+from farmtel.settings import Settings
 from tests.unit.analytics.alerts._channel_servers import TITLE_ZH, AliyunSmsServer, critical_alert
 
 FAST = RetryPolicy(max_attempts=4, backoff_s=0.01, backoff_max_s=0.05)
@@ -85,3 +87,23 @@ def test_500_is_retried() -> None:
         server.close()
     assert (result.delivered, result.attempts) == (True, 3)
     assert [r.status for r in server.requests] == [500, 500, 200]
+
+
+def test_settings_configure_every_channel(monkeypatch: pytest.MonkeyPatch,
+                                          aliyun: AliyunSmsServer) -> None:
+    """FARMTEL_* settings (as the README lists them) build the four channels; SMS, pointed at
+    the loopback server through its base URL, delivers."""
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "SMTP_FROM": "farmtel@example.cn",
+           "WECOM_ROBOT_KEY": "k", "DINGTALK_ACCESS_TOKEN": "t", "DINGTALK_SECRET": "SECx",
+           "ALIYUN_ACCESS_KEY_ID": KEY_ID, "ALIYUN_ACCESS_KEY_SECRET": SECRET,
+           "ALIYUN_SMS_SIGN_NAME": "农情监测", "ALIYUN_SMS_TEMPLATE_CODE": "SMS_1",
+           "ALIYUN_SMS_BASE_URL": aliyun.base_url, "NOTIFY_BACKOFF_S": "0.01"}
+    for k, v in env.items():
+        monkeypatch.setenv(f"FARMTEL_{k}", v)
+    notifiers = configured_channels(Settings(), email_to=["a@example.cn"], sms_phones=PHONES)
+    assert [n.channel.name for n in notifiers] == ["email", "wecom", "dingtalk", "sms"]
+    assert notifiers[3].send(critical_alert()).delivered
+    for n in notifiers:
+        n.close()
+    assert configured_channels(Settings(), email_to=[], sms_phones=[])[-1].channel.name == \
+        "dingtalk"  # e-mail and SMS need recipients
