@@ -8,7 +8,7 @@ method of the county-level evaluation 全国县域数字农业农村发展水平
 1 万亩 = 10,000 亩.
 
 A ratio whose denominator is what is registered (no official figure for the scope) is
-coverage of the registered sites (登记覆盖率): shown with status ``registry_coverage``, no
+coverage of the registered sites (登记覆盖率): shown with status ``registered_sites``, no
 target and no progress, so it never counts toward 达标. Every target of the plan appears in
 every scope: sensed, reported (entered per scope and year with provenance), or with the
 reason it is missing.
@@ -201,7 +201,7 @@ def indicator_values(
 
     A target of scope ``county`` applies to each county, plan group and the city; one of scope
     ``city`` only to the city (the other values are shown without target). A sensed ratio over
-    the registry (no official denominator) gets no target: status ``registry_coverage``.
+    the registry (no official denominator) gets no target: status ``registered_sites``.
     ``sensed`` (scope → key → (value, evidence)) adds or replaces sensed values computed
     elsewhere (降水利用率, 高效节水灌溉面积 from :mod:`analytics.indicators.water`).
     """

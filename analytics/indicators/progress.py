@@ -22,8 +22,9 @@ class Status(StrEnum):
     BEHIND = "behind"
     NO_DATA = "no_data"
     NO_TARGET = "no_target"
-    REGISTRY_COVERAGE = "registry_coverage"
-    """A share of what is registered, not of the scope's agriculture: no target applies."""
+    REGISTRY_COVERAGE = "registered_sites"
+    """A share of what is registered, not of the scope's agriculture: no target applies (at
+    most 16 characters: ``indicator_snapshot_values.status``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -433,7 +433,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "status.behind": ("落后于进度", "Behind"),
     "status.no_data": ("无数据", "No data"),
     "status.no_target": ("无目标", "No target"),
-    "status.registry_coverage": ("登记覆盖率(不计达标)", "Registered-site coverage (not toward target)"),
+    "status.registered_sites": ("登记覆盖率(不计达标)", "Registered-site coverage (not toward target)"),
     "ind.basis": ("依据/说明", "Basis / note"),
     "ind.basis_sensed": ("感知", "sensed"),
     "ind.basis_reported": ("填报", "reported"),

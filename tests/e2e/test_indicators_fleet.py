@@ -132,7 +132,7 @@ def test_indicators_fall_when_devices_go_silent(tmp_path, store_url):
             local = {k: v for k, v in _by_scope(day1, key).items()
                      if k != "city" and v is not None}
             assert local and all(v == pytest.approx(100.0) for v in local.values()), key
-            assert {_row(day1, c, key)["status"] for c in local} == {"registry_coverage"}
+            assert {_row(day1, c, key)["status"] for c in local} == {"registered_sites"}
         assert all(v == pytest.approx(100.0)
                    for v in _by_scope(day1, d.DEVICE_COMPLETENESS).values() if v is not None)
         # the city: over the plan's official totals (575.6万亩 farmland, ...): far below 5 %

@@ -35,7 +35,7 @@ MonthParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2})?$")]
 DayParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
 SnapshotId = RowId
 STATUS_ICONS = {"achieved": "✔", "on_track": "↗", "behind": "↘", "no_data": "–",
-                "no_target": "·", "registry_coverage": "○"}
+                "no_target": "·", "registered_sites": "○"}
 DENOMINATOR_KEYS = ("farmland_mu", "facility_mu", "livestock_head", "service_units")
 
 

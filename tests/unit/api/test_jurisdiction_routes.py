@@ -55,7 +55,7 @@ def test_denominator_versions_with_provenance(env):
     body = client.get("/api/v1/indicators", headers=h["bureau"]).json()
     field = _row(body, "shuocheng", "coverage_field_crops_pct")
     assert field["basis"] == "sensed" and field["evidence"]["denominator"] == 1_250_000
-    assert _row(body, "youyu", "coverage_field_crops_pct")["status"] == "registry_coverage"
+    assert _row(body, "youyu", "coverage_field_crops_pct")["status"] == "registered_sites"
     ref = {(r["scope"], r["key"]): r for r in body["official_reference"]}
     assert ref["shuocheng", "farmland_mu"]["official"] == 1_250_000
     assert ref["youyu", "farmland_mu"]["official"] is None

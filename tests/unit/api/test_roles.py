@@ -258,7 +258,7 @@ def test_indicators_report_every_county_with_targets(env):
     assert dig["target"] == 50 and dig["name_zh"] == "农业生产数字化水平"
     assert dig["status"] in ("behind", "on_track")  # 80 亩 of 575.6万亩: far below
     county = next(i for i in scopes["shuocheng"]["indicators"] if i["key"] == d.DIGITISATION)
-    assert county["status"] == "registry_coverage" and county["target"] is None
+    assert county["status"] == "registered_sites" and county["target"] is None
     # sm-1 (on field-1) was installed 10 days ago and sent 4 reports: 4 of 10 × 96 expected is
     # far below 80 %, so no field is covered
     field = next(i for i in scopes["shuocheng"]["indicators"] if i["key"] == d.COVERAGE_FIELD)

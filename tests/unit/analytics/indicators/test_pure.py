@@ -164,3 +164,15 @@ def test_k_anonymity_withholds_small_groups():
     kept = k_anonymous([row(Level.COUNTY, "c", 1), row(Level.TOWNSHIP, "t1", 3),
                         row(Level.TOWNSHIP, "t2", 2)], min_farms=3)
     assert [r.key for r in kept.rows] == ["c", "t1"] and kept.withheld == 1
+
+
+def test_every_status_fits_the_snapshot_column():
+    # PostgreSQL refuses a longer value (SQLite does not check): a snapshot would fail with a 500
+    from sqlalchemy import String
+
+    from analytics.indicators.progress import Status
+    from analytics.indicators.snapshots import SnapshotValue
+
+    column = SnapshotValue.__table__.c.status.type
+    assert isinstance(column, String) and column.length is not None
+    assert all(len(s.value) <= column.length for s in Status)
