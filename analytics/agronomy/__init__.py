@@ -15,7 +15,7 @@ Modules: ``atmosphere`` (P, γ, wind), ``humidity`` (es, Δ, ea, VPD, dew point)
 ``radiation`` (Ra, Rs, Rso, Rn terms), ``et0`` (Penman-Monteith daily/hourly, Hargreaves),
 ``soil_water`` (TAW, RAW, Ks, root-zone balance), ``rainfall`` (effective rainfall),
 ``crop`` (GDD, Kc curve, ``KC_TABLE``), ``livestock`` (THI), ``water_use`` (water
-productivity, irrigation water effective-use coefficient).
+productivity; 灌溉水有效利用系数 is :mod:`analytics.water.headtail`).
 """
 
 from analytics.agronomy._types import FloatArray
@@ -66,10 +66,7 @@ from analytics.agronomy.soil_water import (
     water_balance,
     water_stress_coefficient,
 )
-from analytics.agronomy.water_use import (
-    irrigation_water_use_coefficient,
-    water_productivity_kg_m3,
-)
+from analytics.agronomy.water_use import water_productivity_kg_m3
 
 __all__ = [
     "KC_TABLE",
@@ -94,7 +91,6 @@ __all__ = [
     "extraterrestrial_radiation_mj_m2_h",
     "growing_degree_days",
     "inverse_relative_distance_earth_sun",
-    "irrigation_water_use_coefficient",
     "mean_saturation_vapour_pressure_kpa",
     "net_longwave_radiation_mj_m2_day",
     "net_longwave_radiation_mj_m2_h",

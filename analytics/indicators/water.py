@@ -138,21 +138,35 @@ def _no_field_days(sites: Collection[str], first: date, last: date) -> dict[str,
     return {}
 
 
-def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Period,
-                       active: Collection[str], totals: MeterTotals | None = None,
-                       field_days: FieldDays | None = None) -> WaterFigures:
-    """η (head–tail, both factors) per county and city-wide over ``period`` (already clipped
-    to "now"); ``active``: the meters that reported in the period (:func:`reporting_meter_ids`),
-    the others are named as silent. ``totals`` reads the meters' volumes (default
-    :func:`analytics.water.meter_totals`; :class:`analytics.indicators.counters.
-    CachedMeterTotals` from daily summaries); ``field_days`` reads the fields' stored
-    balances (None: none available, every η says so)."""
+@dataclass(frozen=True, slots=True)
+class SourceFigures:
+    """η of every metered water source (head–tail, :func:`analytics.water.headtail.head_tail`),
+    the county each belongs to, and the field meters naming no source."""
+
+    by_source: Mapping[str, HeadTail]
+    county_of: Mapping[str, str]
+    unassigned_field_meters: tuple[str, ...]
+
+    def pooled(self, key: str, counties: Collection[str]) -> HeadTail:
+        """η of the sources of ``counties`` pooled (Σ net ÷ Σ gross, :func:`pool`)."""
+        return pool(key, [self.by_source[s] for s in sorted(self.by_source)
+                          if self.county_of[s] in counties])
+
+
+def source_figures(*, store: TelemetryStore, view: RegistryView, period: Period,
+                   active: Collection[str], totals: MeterTotals | None = None,
+                   field_days: FieldDays | None = None) -> SourceFigures:
+    """η (head–tail, both factors) of each water source of ``view`` over ``period``;
+    arguments as :func:`irrigation_figures` (which pools these per county and city)."""
     read_totals: MeterTotals = totals or meter_totals
     groups: dict[str, list[FlowMeterSpec]] = defaultdict(list)
     unassigned: list[str] = []
     for dev in view.devices.values():
         if dev.device_type != "flow_meter" or dev.entry is not None:
             continue  # a moved meter counts where it stands now
+        gone = dev.revoked_ms is not None and dev.revoked_ms <= period.start_ms
+        if gone and dev.device_id not in active:
+            continue  # revoked or retired before the period: not a silent meter
         spec = _spec(dev)
         if spec.source_site_id is None:
             unassigned.append(dev.device_id)
@@ -174,19 +188,32 @@ def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Per
             if m.role == "field":
                 at_site[m.site_id] += volume.get(m.device_id, 0.0)
     why = "" if field_days is not None else "field balances not available to this computation"
-    per_source = {src: _source(src, ms, volume, nets, at_site, why)
-                  for src, ms in groups.items()}
-    county_of = {src: _group_county(view, src, ms) for src, ms in groups.items()}
+    return SourceFigures(
+        by_source={src: _source(src, ms, volume, nets, at_site, why)
+                   for src, ms in sorted(groups.items())},
+        county_of={src: _group_county(view, src, ms) for src, ms in groups.items()},
+        unassigned_field_meters=tuple(sorted(unassigned)))
+
+
+def irrigation_figures(*, store: TelemetryStore, view: RegistryView, period: Period,
+                       active: Collection[str], totals: MeterTotals | None = None,
+                       field_days: FieldDays | None = None) -> WaterFigures:
+    """η (head–tail, both factors) per county and city-wide over ``period`` (already clipped
+    to "now"); ``active``: the meters that reported in the period (:func:`reporting_meter_ids`),
+    the others are named as silent. ``totals`` reads the meters' volumes (default
+    :func:`analytics.water.meter_totals`; :class:`analytics.indicators.counters.
+    CachedMeterTotals` from daily summaries); ``field_days`` reads the fields' stored
+    balances (None: none available, every η says so)."""
+    sources = source_figures(store=store, view=view, period=period, active=active,
+                             totals=totals, field_days=field_days)
     members: dict[str, set[str]] = {c: {c} for c in view.counties}
     for cid, ref in view.counties.items():
         if ref.plan_group:
             members.setdefault(group_scope(ref.plan_group), set()).add(cid)
-    members[CITY] = set(view.counties) | set(county_of.values())
-    out: dict[str, CoefficientFigure] = {}
-    for scope, counties in members.items():
-        mine = [per_source[s] for s in sorted(groups) if county_of[s] in counties]
-        out[scope] = _figure(pool(scope, mine))
-    return WaterFigures(out, tuple(sorted(unassigned)))
+    members[CITY] = set(view.counties) | set(sources.county_of.values())
+    out = {scope: _figure(sources.pooled(scope, counties))
+           for scope, counties in members.items()}
+    return WaterFigures(out, sources.unassigned_field_meters)
 
 
 def _source(src: str, meters: list[FlowMeterSpec], volume: Mapping[str, float],

@@ -8,7 +8,8 @@ Modules: ``weather`` (daily station weather and ET0, derived ``et0_mm_day`` read
 ``crop`` (Kc, ETc, root depth), ``soil`` (θFC/θWP, FAO-56 Table 19), ``specs`` (station,
 field, probe and meter descriptions from the registry), ``balance`` (flow-counter
 differencing, probe nudging, FAO-56 Ch. 8 balance), ``advice`` (irrigate today?),
-``efficiency`` (water productivity, 灌溉水有效利用系数).
+``efficiency`` (water productivity, per-meter volumes), ``headtail`` (灌溉水有效利用系数 by
+the head–tail method, both factors).
 
 Typical use (a daily job)::
 
@@ -34,11 +35,8 @@ from analytics.water.balance import (
 )
 from analytics.water.crop import CROP_ALIASES, crop_et_mm, crop_params, kc_series, root_depth_m
 from analytics.water.efficiency import (
-    CoefficientReport,
-    IrrigationCoefficient,
     MeterTotal,
     WaterUseEfficiency,
-    irrigation_coefficients,
     meter_totals,
     monthly_effective_rain_mm,
     season_water_use_efficiency,
@@ -64,13 +62,11 @@ __all__ = [
     "M2_PER_MU",
     "SOIL_TEXTURES",
     "BalanceSeries",
-    "CoefficientReport",
     "DailyWeather",
     "FieldBalance",
     "FieldSpec",
     "FlowMeterSpec",
     "IrrigationAdvice",
-    "IrrigationCoefficient",
     "MeterTotal",
     "ProbeSpec",
     "SoilProperties",
@@ -87,7 +83,6 @@ __all__ = [
     "field_irrigation_advice",
     "field_water_balance",
     "irrigation_advice",
-    "irrigation_coefficients",
     "irrigation_depth_mm",
     "kc_series",
     "meter_totals",

@@ -1,21 +1,18 @@
-"""Water-use efficiency of a field's season, and the irrigation water effective-use coefficient.
+"""Water-use efficiency of a field's season, and the volume through each flow meter.
 
 * Water productivity (WP) of a season: yield per m³ of crop ET and per m³ of water
   supplied (net irrigation + effective rain), with 1 mm over 1 ha = 10 m³
   (``water_productivity_kg_m3``).
-* 灌溉水有效利用系数 η (irrigation water effective-use coefficient), head-tail method:
-  net water delivered into the fields (meters with ``role=field``) / gross water withdrawn
-  at the source (meters with ``role=source``) over the same period, per water source and
-  per county (``irrigation_water_use_coefficient``). The county value here is the plain
-  ratio of the metered totals of its sources; the official county figure of the Ministry
-  of Water Resources guideline weights sample irrigation districts by type and scale.
+* The m³ through each flow meter over CST days (``meter_totals``): the gross (source meters)
+  and field-inlet (field meters) water of 灌溉水有效利用系数, which
+  :mod:`analytics.water.headtail` computes by the head–tail method.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -24,7 +21,6 @@ from numpy.typing import ArrayLike
 from analytics.agronomy import (
     EffectiveRainfallMethod,
     effective_rainfall_mm,
-    irrigation_water_use_coefficient,
     water_productivity_kg_m3,
 )
 from analytics.agronomy.water_use import M3_PER_MM_HA
@@ -34,11 +30,8 @@ from analytics.water.specs import FlowMeterSpec
 from storage.telemetry import TelemetryStore
 
 __all__ = [
-    "CoefficientReport",
-    "IrrigationCoefficient",
     "MeterTotal",
     "WaterUseEfficiency",
-    "irrigation_coefficients",
     "meter_totals",
     "monthly_effective_rain_mm",
     "season_water_use_efficiency",
@@ -138,7 +131,7 @@ def monthly_effective_rain_mm(
     return float(np.sum(effective_rainfall_mm(precip_month_mm=totals, method=method)))
 
 
-# -- irrigation water effective-use coefficient ---------------------------------------------
+# -- volume through each flow meter ---------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,123 +140,6 @@ class MeterTotal:
 
     meter: FlowMeterSpec
     volume_m3: float
-
-
-@dataclass(frozen=True, slots=True)
-class IrrigationCoefficient:
-    """η for one water source or county, with the m³ figures behind it."""
-
-    key: str
-    """Water-source site id or county id."""
-    net_field_m3: float
-    """Σ field-meter volumes [m³]."""
-    gross_withdrawn_m3: float
-    """Σ source-meter volumes [m³]."""
-    coefficient: float | None
-    """η = net / gross [-]; None when it cannot be computed (see ``issue``)."""
-    field_meters: tuple[str, ...]
-    source_meters: tuple[str, ...]
-    issue: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CoefficientReport:
-    """η per water source and per county; field meters naming no source are listed apart."""
-
-    by_source: Mapping[str, IrrigationCoefficient]
-    by_county: Mapping[str, IrrigationCoefficient]
-    unassigned_field_m3: float
-    unassigned_field_meters: tuple[str, ...]
-
-
-def _coefficient(
-    key: str, fields: Sequence[MeterTotal], sources: Sequence[MeterTotal]
-) -> IrrigationCoefficient:
-    net = [t.volume_m3 for t in fields]
-    gross = [t.volume_m3 for t in sources]
-    eta: float | None = None
-    issue: str | None = None
-    if not gross:
-        issue = "no source meter"
-    elif not net:
-        issue = "no field meter"
-    else:
-        try:
-            eta = irrigation_water_use_coefficient(net_field_m3=net, gross_withdrawn_m3=gross)
-        except ValueError as exc:
-            issue = str(exc)
-    return IrrigationCoefficient(
-        key=key,
-        net_field_m3=float(sum(net)),
-        gross_withdrawn_m3=float(sum(gross)),
-        coefficient=eta,
-        field_meters=tuple(t.meter.device_id for t in fields),
-        source_meters=tuple(t.meter.device_id for t in sources),
-        issue=issue,
-    )
-
-
-def _county_of_source(totals: Sequence[MeterTotal]) -> str:
-    """County of a source group: its source meters' county, else its field meters'."""
-    ordered = sorted(totals, key=lambda t: t.meter.role != "source")
-    return ordered[0].meter.county
-
-
-def _county_coefficient(
-    county: str, sources: Sequence[IrrigationCoefficient], groups: Mapping[str, list[MeterTotal]]
-) -> IrrigationCoefficient:
-    """County η over its sources with a valid η; the others are named in ``issue``."""
-    valid = [s for s in sources if s.coefficient is not None]
-    skipped = ", ".join(sorted(s.key for s in sources if s.coefficient is None))
-    members = [t for s in valid for t in groups[s.key]]
-    result = _coefficient(
-        county,
-        [t for t in members if t.meter.role == "field"],
-        [t for t in members if t.meter.role == "source"],
-    )
-    if not valid:
-        return replace(result, issue=f"no source with a valid coefficient: {skipped}")
-    if skipped:
-        return replace(result, issue=f"excluded sources without a valid coefficient: {skipped}")
-    return result
-
-
-def irrigation_coefficients(*, totals: Sequence[MeterTotal]) -> CoefficientReport:
-    """灌溉水有效利用系数 per water source and per county from per-meter totals.
-
-    Meters are grouped by ``source_site_id``: η_source = Σ field-meter m³ / Σ source-meter
-    m³ of the group. A county's η pools the groups of its sources (county of the source
-    meters) that have a valid η. Field meters without ``source_site_id`` are reported as
-    unassigned.
-    """
-    groups: dict[str, list[MeterTotal]] = defaultdict(list)
-    unassigned: list[MeterTotal] = []
-    for t in totals:
-        if t.meter.source_site_id is None:
-            unassigned.append(t)
-        else:
-            groups[t.meter.source_site_id].append(t)
-    by_source: dict[str, IrrigationCoefficient] = {}
-    county_sources: dict[str, list[IrrigationCoefficient]] = defaultdict(list)
-    for source_id in sorted(groups):
-        members = groups[source_id]
-        c = _coefficient(
-            source_id,
-            [t for t in members if t.meter.role == "field"],
-            [t for t in members if t.meter.role == "source"],
-        )
-        by_source[source_id] = c
-        county_sources[_county_of_source(members)].append(c)
-    by_county = {
-        county: _county_coefficient(county, sources, groups)
-        for county, sources in sorted(county_sources.items())
-    }
-    return CoefficientReport(
-        by_source=by_source,
-        by_county=by_county,
-        unassigned_field_m3=float(sum(t.volume_m3 for t in unassigned)),
-        unassigned_field_meters=tuple(t.meter.device_id for t in unassigned),
-    )
 
 
 def meter_totals(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from analytics.water import IrrigationCoefficient
+from analytics.water.headtail import HeadTail
 from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
 from api.deps import DbSession, FieldStaff, Services
 from api.usecases import fields as uc
@@ -99,22 +98,55 @@ class StationDayOut(BaseModel):
     rain_mm: float | None
 
 
-class CoefficientOut(BaseModel):
-    key: str
+class FieldNetOut(BaseModel):
+    """A field's water in the period [m³] and how its net water was found."""
+
+    site_id: str
+    field_inlet_m3: float
     net_field_m3: float
-    gross_withdrawn_m3: float
-    coefficient: float | None
-    field_meters: list[str]
-    source_meters: list[str]
-    issue: str | None
+    net_method: str = Field(description="probes | balance: which net_field_m3 is")
+    balance_net_m3: float
+    probe_net_m3: float | None
+    events: int
+    events_with_probes: int
+
+
+class ReasonOut(BaseModel):
+    """Why η is missing or a source was left out; ``subject`` is the meter, field or source."""
+
+    code: str
+    subject: str
+    en: str
+    zh: str
+
+
+class CoefficientOut(BaseModel):
+    """η of a water source or a county (head–tail, 首尾测算分析法), both factors, the m³."""
+
+    key: str = Field(description="water-source site id, or county id")
+    county_id: str
+    gross_withdrawn_m3: float = Field(description="Σ source-meter m³ (毛灌溉用水量)")
+    field_inlet_m3: float = Field(description="Σ field-meter m³")
+    net_field_m3: float = Field(description="m³ kept in the root zones (田间净灌溉用水量)")
+    conveyance_coefficient: float | None = Field(
+        description="渠系水利用系数 = field_inlet_m3 ÷ gross_withdrawn_m3")
+    field_coefficient: float | None = Field(
+        description="田间水利用系数 = net_field_m3 ÷ field_inlet_m3")
+    coefficient: float | None = Field(
+        description="灌溉水有效利用系数 η = net_field_m3 ÷ gross_withdrawn_m3 (product of both)")
+    sources_used: list[str]
+    sources_skipped: list[str]
+    fields: list[FieldNetOut]
+    reasons: list[ReasonOut] = Field(description="why coefficient is null or a source is left out")
 
 
 class CoefficientsOut(BaseModel):
     first_day: date
     last_day: date
+    method: str = "首尾测算分析法 (head–tail)"
     by_source: list[CoefficientOut]
     by_county: list[CoefficientOut]
-    unassigned_field_m3: float
+    unassigned_field_meters: list[str] = Field(description="field meters naming no water source")
 
 
 def _advice(row: FieldAdvice | None) -> AdviceOut | None:
@@ -180,21 +212,29 @@ def station_et0(device_id: str, who: FieldStaff, session: DbSession, start: date
     return uc.station_days(session, who, device_id, start, end)
 
 
-def _coefficients(by_key: Mapping[str, IrrigationCoefficient]) -> list[CoefficientOut]:
-    return [CoefficientOut(key=c.key, net_field_m3=c.net_field_m3,
-                           gross_withdrawn_m3=c.gross_withdrawn_m3, coefficient=c.coefficient,
-                           field_meters=list(c.field_meters),
-                           source_meters=list(c.source_meters), issue=c.issue)
-            for c in by_key.values()]
+def _coefficient(h: HeadTail, county_id: str) -> CoefficientOut:
+    return CoefficientOut(
+        key=h.key, county_id=county_id, gross_withdrawn_m3=h.gross_m3, field_inlet_m3=h.inlet_m3,
+        net_field_m3=h.net_m3, conveyance_coefficient=h.conveyance, field_coefficient=h.field,
+        coefficient=h.coefficient, sources_used=list(h.sources_used),
+        sources_skipped=list(h.sources_skipped),
+        fields=[FieldNetOut(site_id=f.site_id, field_inlet_m3=f.inlet_m3, net_field_m3=f.net_m3,
+                            net_method=f.method, balance_net_m3=f.balance_net_m3,
+                            probe_net_m3=f.probe_net_m3, events=f.events,
+                            events_with_probes=f.events_with_probes) for f in h.fields],
+        reasons=[ReasonOut(code=r.code, subject=r.subject, en=r.en, zh=r.zh) for r in h.reasons])
 
 
 @router.get("/water/irrigation-coefficient", response_model=CoefficientsOut)
 def irrigation_coefficient(who: FieldStaff, session: DbSession, services: Services,
                            start: date | None = None, end: date | None = None) -> CoefficientsOut:
-    """灌溉水有效利用系数 (head-tail method) per water source and county from flow meters
-    (an agronomist's: from the meters of the scope's farms)."""
+    """灌溉水有效利用系数 η per water source and county by the head–tail method, with 渠系 and
+    田间水利用系数, the gross/inlet/net m³ and, where η is null, the coded reasons (an
+    agronomist's: from the meters and fields of the scope's farms). Default: the last 30 days."""
     got = uc.coefficients(session, services.store, who, start, end)
-    return CoefficientsOut(first_day=got.first_day, last_day=got.last_day,
-                           by_source=_coefficients(got.report.by_source),
-                           by_county=_coefficients(got.report.by_county),
-                           unassigned_field_m3=got.report.unassigned_field_m3)
+    src = got.sources
+    return CoefficientsOut(
+        first_day=got.first_day, last_day=got.last_day,
+        by_source=[_coefficient(h, src.county_of[k]) for k, h in src.by_source.items()],
+        by_county=[_coefficient(h, k) for k, h in got.by_county.items()],
+        unassigned_field_meters=list(src.unassigned_field_meters))

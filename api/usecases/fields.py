@@ -1,28 +1,34 @@
 """Fields and stations within the caller's scope: irrigation advice, the daily water balance,
-harvests, water productivity, station ET0, and 灌溉水有效利用系数 from flow meters."""
+harvests, water productivity, station ET0, and 灌溉水有效利用系数 by the head–tail method (the
+computation of the indicators, :func:`analytics.indicators.water.source_figures`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Final
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics.water import (
-    CoefficientReport,
-    FlowMeterSpec,
-    irrigation_coefficients,
-    meter_totals,
-    water_use_efficiency,
-)
+from analytics.indicators.periods import range_period
+from analytics.indicators.registry_view import load_registry_view
+from analytics.indicators.water import SourceFigures, source_figures
+from analytics.water import water_use_efficiency
 from analytics.water.efficiency import WaterUseEfficiency
-from analytics.water.records import FieldAdvice, FieldDay, HarvestRecord, StationDay
+from analytics.water.headtail import HeadTail
+from analytics.water.records import (
+    FieldAdvice,
+    FieldDay,
+    HarvestRecord,
+    StationDay,
+    load_field_days,
+)
 from api.auth import Principal
 from api.usecases.scope import farm_clause, visible_device, visible_farm_ids, visible_site
-from devices.registry import Device, Farm, Site, live_device
-from storage.clock import cst_today
+from devices.registry import Farm, Site
+from storage.clock import cst_midnight_ms, cst_today
 from storage.errors import InvalidInput, NotFound
 from storage.telemetry import TelemetryStore
 
@@ -50,11 +56,12 @@ class SeasonWue:
 
 @dataclass(frozen=True, slots=True)
 class Coefficients:
-    """The irrigation coefficient report of a range of days."""
+    """灌溉水有效利用系数 (head–tail) of a range of CST days: per water source and per county."""
 
     first_day: date
     last_day: date
-    report: CoefficientReport
+    sources: SourceFigures
+    by_county: dict[str, HeadTail]
 
 
 def _field(session: Session, principal: Principal, site_id: str) -> Site:
@@ -164,15 +171,22 @@ def station_days(session: Session, principal: Principal, device_id: str,
 
 def coefficients(session: Session, store: TelemetryStore, principal: Principal,
                  start: date | None, end: date | None) -> Coefficients:
-    """灌溉水有效利用系数 (head-tail method) per water source and county from the flow meters
-    of the caller's farms."""
+    """灌溉水有效利用系数 η per water source and per county over CST days ``start..end``
+    (default: the last 30), from the flow meters and stored field balances of the caller's
+    farms: the indicators' head–tail computation (gross = source meters, inlet = field
+    meters, net = water the fields' FAO-56 balance or probes kept in the root zone). A meter
+    with no ``volume_m3`` reading in the range is silent and named in its source's reasons."""
     first, last = day_range(start, end, 30)
-    devices = session.scalars(select(Device).where(Device.type == "flow_meter",
-                                                   live_device())).all()
-    farms = visible_farm_ids(session, principal)
-    if farms is not None:
-        devices = [d for d in devices if d.site.farm_id in farms]
-    meters = [FlowMeterSpec.from_device(d) for d in devices]
-    report = irrigation_coefficients(totals=meter_totals(store=store, meters=meters,
-                                                         first_day=first, last_day=last))
-    return Coefficients(first, last, report)
+    view = load_registry_view(session, farm_ids=visible_farm_ids(session, principal))
+    period = range_period(cst_midnight_ms(first), cst_midnight_ms(last + timedelta(days=1)))
+    meters = sorted({d.device_id for d in view.devices.values()
+                     if d.device_type == "flow_meter" and d.entry is None})
+    span_s = (period.end_ms - period.start_ms) // 1000  # windows of the range: ≤ 2 per meter
+    reported = {dev for dev, _, _ in store.window_counts(
+        "volume_m3", period.start_ms, period.end_ms, every_s=span_s,
+        device_ids=meters)} if meters else set()
+    sources = source_figures(store=store, view=view, period=period, active=reported,
+                             field_days=partial(load_field_days, session))
+    counties = sorted(set(sources.county_of.values()))
+    return Coefficients(first, last, sources,
+                        {c: sources.pooled(c, {c}) for c in counties})

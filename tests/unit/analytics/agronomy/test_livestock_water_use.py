@@ -1,15 +1,12 @@
-"""THI (NRC, 1971), water productivity and the irrigation water effective-use coefficient."""
+"""THI (NRC, 1971) and water productivity (灌溉水有效利用系数: tests/unit/analytics/water/
+test_coefficient_pooling.py, head–tail)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from analytics.agronomy import (
-    irrigation_water_use_coefficient,
-    thi_nrc,
-    water_productivity_kg_m3,
-)
+from analytics.agronomy import thi_nrc, water_productivity_kg_m3
 
 
 def test_thi_nrc_by_hand():
@@ -36,33 +33,3 @@ def test_water_productivity_units():
     wp = water_productivity_kg_m3(yield_kg_ha=[6000.0, 6000.0], water_mm=[400.0, 0.0])
     assert wp[0] == pytest.approx(1.5)
     assert math.isnan(wp[1])
-
-
-def test_irrigation_coefficient_head_tail():
-    # Three sample fields receive 1200 + 800 + 1000 = 3000 m3 net; 5000 m3 withdrawn -> 0.6.
-    eta = irrigation_water_use_coefficient(
-        net_field_m3=[1200.0, 800.0, 1000.0], gross_withdrawn_m3=5000.0
-    )
-    assert isinstance(eta, float)
-    assert eta == pytest.approx(0.6)
-    # Several sources are summed as well; equal volumes give exactly 1.
-    assert irrigation_water_use_coefficient(
-        net_field_m3=3000.0, gross_withdrawn_m3=[2000.0, 1000.0]
-    ) == pytest.approx(1.0)
-    assert irrigation_water_use_coefficient(net_field_m3=0.0, gross_withdrawn_m3=10.0) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("net", "gross", "message"),
-    [
-        ([3000.0, 2500.0], 5000.0, "exceeds"),  # net > gross: inconsistent data
-        (100.0, 0.0, "> 0"),
-        (100.0, -5.0, "non-negative"),
-        ([-1.0, 50.0], 100.0, "non-negative"),
-        (float("nan"), 100.0, "finite"),
-        ([], 100.0, "empty"),
-    ],
-)
-def test_irrigation_coefficient_validation(net, gross, message):
-    with pytest.raises(ValueError, match=message):
-        irrigation_water_use_coefficient(net_field_m3=net, gross_withdrawn_m3=gross)

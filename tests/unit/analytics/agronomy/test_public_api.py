@@ -48,7 +48,6 @@ REQUIRED = {
     "dew_point_c": ["t_c", "rh_pct"],
     "growing_degree_days": ["t_max_c", "t_min_c", "base_c", "cap_c"],
     "water_productivity_kg_m3": ["yield_kg_ha", "water_mm"],
-    "irrigation_water_use_coefficient": ["net_field_m3", "gross_withdrawn_m3"],
     "crop_coefficient": [
         "day_after_planting",
         "kc_ini",

@@ -1,4 +1,4 @@
-"""Season water productivity and the irrigation water effective-use coefficient."""
+"""Season water productivity, and the m³ through each flow meter that the head–tail η uses."""
 
 from datetime import date, timedelta
 
@@ -8,15 +8,15 @@ from analytics.water import (
     DailyWeather,
     FieldSpec,
     FlowMeterSpec,
-    MeterTotal,
     crop_params,
     field_water_balance,
-    irrigation_coefficients,
     meter_totals,
     monthly_effective_rain_mm,
     season_water_use_efficiency,
     water_use_efficiency,
 )
+from analytics.water.headtail import SourceInput, head_tail
+from tests.unit.analytics.water._nets import metered_field
 from tests.unit.analytics.water._support import at, write_series
 
 
@@ -65,42 +65,10 @@ def _meter(mid, role, source, county):
                          source_site_id=source, county=county)
 
 
-def test_irrigation_coefficient_per_source_and_county():
-    totals = [
-        # well-A (Shuocheng): withdrawn 1 000 m³, delivered 300 + 350 = 650 -> η 0.65.
-        MeterTotal(_meter("src-a", "source", "well-A", "shuocheng"), 1000.0),
-        MeterTotal(_meter("f-1", "field", "well-A", "shuocheng"), 300.0),
-        MeterTotal(_meter("f-2", "field", "well-A", "shuocheng"), 350.0),
-        # well-B (Shuocheng): withdrawn 500, delivered 400 -> η 0.8.
-        MeterTotal(_meter("src-b", "source", "well-B", "shuocheng"), 500.0),
-        MeterTotal(_meter("f-3", "field", "well-B", "shuocheng"), 400.0),
-        # well-C (Youyu): delivered 250 > withdrawn 200: inconsistent, no η.
-        MeterTotal(_meter("src-c", "source", "well-C", "youyu"), 200.0),
-        MeterTotal(_meter("f-4", "field", "well-C", "youyu"), 250.0),
-        # A field meter naming no source.
-        MeterTotal(_meter("f-5", "field", None, "youyu"), 80.0),
-    ]
-    report = irrigation_coefficients(totals=totals)
-    a, b, c = (report.by_source[k] for k in ("well-A", "well-B", "well-C"))
-    assert (a.net_field_m3, a.gross_withdrawn_m3, a.coefficient) == pytest.approx(
-        (650.0, 1000.0, 0.65))
-    assert a.field_meters == ("f-1", "f-2") and a.source_meters == ("src-a",)
-    assert b.coefficient == pytest.approx(0.8)
-    assert c.coefficient is None and "exceeds" in (c.issue or "")
-    # Shuocheng pools well-A and well-B: (650 + 400)/(1 000 + 500) = 1 050/1 500 = 0.7.
-    sc = report.by_county["shuocheng"]
-    assert (sc.net_field_m3, sc.gross_withdrawn_m3, sc.coefficient) == pytest.approx(
-        (1050.0, 1500.0, 0.7))
-    assert sc.issue is None
-    yy = report.by_county["youyu"]
-    assert yy.coefficient is None and "well-C" in (yy.issue or "")
-    assert report.unassigned_field_m3 == 80.0
-    assert report.unassigned_field_meters == ("f-5",)
-
-
 def test_meter_totals_from_store(store):
     # July 1-2: source meter 5 000 -> 5 600 (600 m³); field meter 20 -> 80, then a reset
-    # to 0 and 420 (+60 + 0 + 420 = 480 m³). η = 480/600 = 0.8.
+    # to 0 and 420 (+60 + 0 + 420 = 480 m³): 渠系 480/600 = 0.8. The field's balance kept
+    # 432 m³ (48 percolated): 田间 0.9, η = 432/600 = 0.72 (the old field ÷ source said 0.8).
     d1 = date(2024, 7, 1)
     write_series(store, "src-1", "volume_m3", [(at(d1, 6), 5000.0), (at(d1, 30), 5600.0)])
     write_series(store, "fld-1", "volume_m3", [(at(d1, 7), 20.0), (at(d1, 9), 80.0),
@@ -109,6 +77,7 @@ def test_meter_totals_from_store(store):
               _meter("fld-1", "field", "well-1", "pinglu")]
     totals = meter_totals(store=store, meters=meters, first_day=d1, last_day=date(2024, 7, 2))
     assert [t.volume_m3 for t in totals] == pytest.approx([600.0, 480.0])
-    report = irrigation_coefficients(totals=totals)
-    assert report.by_source["well-1"].coefficient == pytest.approx(0.8)
-    assert report.by_county["pinglu"].coefficient == pytest.approx(0.8)
+    volume = {t.meter.device_id: t.volume_m3 for t in totals}
+    h = head_tail(SourceInput("well-1", {"src-1": volume["src-1"]}, [
+        metered_field("site-fld-1", "fld-1", volume["fld-1"], 432.0)]))
+    assert (h.conveyance, h.field, h.coefficient) == pytest.approx((0.8, 0.9, 0.72))
