@@ -123,6 +123,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
         from farmtel.runtime import build_api, build_ingest, open_metadata, service_accounts
         from ingest.prometheus import IngestCollector
         meta = open_metadata(settings)
+        broker: EmbeddedBroker | None = None
         if settings.uses_embedded_broker:
             from devices.broker.embedded_auth import RegistryBrokerAccess
 
@@ -132,11 +133,13 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
                 allow_anonymous=settings.embedded_broker_anonymous,
                 reserved_client_ids=(settings.mqtt_client_id, f"{settings.mqtt_client_id}-alerts",
                                      settings.alert_feed_client_id))
-            _started(stack, EmbeddedBroker(
+            broker = _started(stack, EmbeddedBroker(
                 settings.embedded_broker_host, settings.mqtt_port, access=access,
                 tls_port=settings.embedded_broker_tls_port,
                 tls_cert_file=settings.embedded_broker_tls_cert_file,
-                tls_key_file=settings.embedded_broker_tls_key_file))
+                tls_key_file=settings.embedded_broker_tls_key_file,
+                max_queued_messages=settings.embedded_broker_max_queued_messages,
+                max_queued_bytes=settings.embedded_broker_max_queued_bytes))
         store = _store(stack, settings)
         if args.simulate:
             from simulators.fleet import ensure_fleet
@@ -149,6 +152,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
         stack.callback(lambda: _log_ingest_totals(worker.metrics))  # once the worker stopped
         _started(stack, worker)
         stack.callback(worker.wait_idle)  # runs after the simulator stopped
+        if broker is not None:  # before ingest drains: close to devices, deliver what was acked
+            stack.callback(broker.close_to_devices, keep_users=(settings.mqtt_username or "",))
         if args.scenario == "summer-drought" and args.simulate:
             from simulators.scenario import run_summer_drought
 
@@ -160,7 +165,12 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
             _started(stack, FleetRunner.from_registry(
                 meta.sessions, _as_simulator(settings), count=args.simulate, seed=args.seed,
                 speed=args.speed))
-        metrics = _metrics(stack, settings, IngestCollector(worker, "store"), AlertCollector(alerts))
+        collectors: list[Collector] = [IngestCollector(worker, "store"), AlertCollector(alerts)]
+        if broker is not None:
+            from devices.broker.prometheus import BrokerCollector
+
+            collectors.append(BrokerCollector(broker))
+        metrics = _metrics(stack, settings, *collectors)
         app = build_api(meta, store, directory=directory, worker=worker, alerts=alerts,
                         metrics=metrics if settings.api_metrics else False, settings=settings)
         log.info("farmtel up: API on http://%s:%d/docs", settings.api_host, settings.api_port)

@@ -141,6 +141,17 @@ class Settings(BaseSettings):
     embedded_broker_tls_port: int | None = Field(
         default=None, description="Also serve MQTT over TLS on this port (embedded broker)."
     )
+    embedded_broker_max_queued_messages: int = Field(
+        default=5_000_000, ge=0,
+        description="Embedded broker: messages queued per offline persistent session at most "
+        "(as Mosquitto's max_queued_messages in deploy/mosquitto.conf; 0 = no bound). Newer "
+        "messages are dropped, counted (farmtel_broker_queue_dropped_total) and logged.",
+    )
+    embedded_broker_max_queued_bytes: int = Field(
+        default=1_073_741_824, ge=0,
+        description="Embedded broker: payload bytes queued per offline persistent session at "
+        "most (as Mosquitto's max_queued_bytes; 0 = no bound).",
+    )
     embedded_broker_tls_cert_file: Path | None = None
     embedded_broker_tls_key_file: Path | None = None
     mqtt_tls_ca_file: Path | None = Field(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +21,19 @@ class EmbeddedBroker:
     Without ``access`` it admits anyone (``farmtel up``'s local demo mode); with a
     ``devices.broker.embedded_auth.RegistryBrokerAccess`` it enforces the registry's credentials and
     topic ACLs. ``tls_port`` with ``tls_cert_file``/``tls_key_file`` adds a TLS listener.
+    ``max_queued_messages``/``max_queued_bytes`` bound each offline session's queue (payload
+    bytes; 0 = no bound) as Mosquitto's settings of the same names do; what is over a bound is
+    dropped and counted (:attr:`queue_dropped`).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, access: Any = None,
                  tls_port: int | None = None, tls_cert_file: Path | None = None,
-                 tls_key_file: Path | None = None) -> None:
+                 tls_key_file: Path | None = None, max_queued_messages: int = 0,
+                 max_queued_bytes: int = 0) -> None:
         self.host = host
         self.port = port
         self._access = access
+        self._max_queued = (max_queued_messages, max_queued_bytes)
         self._tls = (tls_port, tls_cert_file, tls_key_file)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broker: Any = None
@@ -74,7 +81,10 @@ class EmbeddedBroker:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            self._broker = FarmtelBroker(self._config(), access=self._access, loop=loop)
+            max_messages, max_bytes = self._max_queued
+            self._broker = FarmtelBroker(self._config(), access=self._access, loop=loop,
+                                         max_queued_messages=max_messages,
+                                         max_queued_bytes=max_bytes)
             loop.run_until_complete(self._broker.start())
         except BaseException as exc:
             self._error = exc
@@ -83,6 +93,54 @@ class EmbeddedBroker:
         self._ready.set()
         loop.run_forever()
         loop.close()
+
+    @property
+    def queue_dropped(self) -> int:
+        """Messages dropped at an offline session's queue bound since the start [messages]."""
+        return int(self._broker.queue_dropped) if self._broker is not None else 0
+
+    def close_to_devices(self, keep_users: Collection[str], timeout_s: float = 60.0) -> bool:
+        """The first step of a clean stop: close the listeners, disconnect every client not
+        logged in as one of ``keep_users`` (farmtel's own services), route what they had been
+        acknowledged, then wait until the clients of ``keep_users`` acknowledged everything
+        (ingest acknowledges once stored or spooled). False if that took over ``timeout_s``."""
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None or not loop.is_running():
+            return True
+        users = frozenset(keep_users)
+        closed = asyncio.run_coroutine_threadsafe(broker.close_to_devices(users), loop).result(
+            timeout_s)
+        log.info("embedded broker: listeners closed, %d clients disconnected", closed)
+        deadline = time.monotonic() + timeout_s
+        while (left := self._undelivered(users)) > 0:
+            if time.monotonic() > deadline:
+                log.error("embedded broker: %d messages still not acknowledged by ingest after "
+                          "%.0f s; they are lost when the broker stops", left, timeout_s)
+                return False
+            time.sleep(0.05)
+        log.info("embedded broker: everything acknowledged was delivered to ingest")
+        return True
+
+    def is_connected(self, client_id: str) -> bool:
+        """True while a client with this id is connected."""
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None:
+            return False
+
+        async def check() -> bool:
+            session = broker._sessions.get(client_id, (None, None))[0]
+            return session is not None and bool(session.transitions.is_connected())
+
+        return asyncio.run_coroutine_threadsafe(check(), loop).result(10.0)
+
+    def _undelivered(self, users: frozenset[str]) -> int:
+        loop, broker = self._loop, self._broker
+        assert loop is not None and broker is not None
+
+        async def count() -> int:
+            return int(broker.undelivered(users))
+
+        return asyncio.run_coroutine_threadsafe(count(), loop).result(10.0)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Shut the broker down and join its thread."""

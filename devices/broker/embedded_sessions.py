@@ -33,6 +33,15 @@ What amqtt 0.12 does, and what :class:`FarmtelBroker` / :class:`FarmtelHandler` 
 * **Keep-alive.** amqtt never closes a silent connection (its read timeout does nothing), so
   wills were never published on keep-alive expiry. Here the connection is closed after 1.5 x
   the keep-alive without a packet (MQTT 3.1.1 §3.1.2.10), which publishes the will.
+* **Offline queues.** amqtt queues without bound for an offline persistent session. Here the
+  queue is bounded like Mosquitto's ``max_queued_messages`` / ``max_queued_bytes`` (payload
+  bytes; 0 = no bound): a message over either bound is dropped, as Mosquitto does, but counted
+  (:attr:`FarmtelBroker.queue_dropped`) and logged.
+* **Shutdown.** amqtt stops everything at once. :meth:`FarmtelBroker.close_to_devices` first
+  closes the listeners and disconnects every client but farmtel's own services, after routing
+  what they had been acknowledged; :meth:`FarmtelBroker.undelivered` then says how much the
+  remaining subscribers have not acknowledged yet, so ``farmtel up`` lets ingest store it all
+  before the broker stops.
 
 ``tests/integration/test_broker_security.py`` and ``tests/integration/test_faults_broker.py``
 run the same tests on this broker and on Mosquitto; the Eclipse Paho interoperability suite's
@@ -51,7 +60,12 @@ from amqtt.broker import Broker
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
-from amqtt.mqtt.connack import IDENTIFIER_REJECTED, NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.connack import (
+    IDENTIFIER_REJECTED,
+    NOT_AUTHORIZED,
+    SERVER_UNAVAILABLE,
+    ConnackPacket,
+)
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.pubrel import PubrelPacket
@@ -64,6 +78,9 @@ KEEPALIVE_FACTOR = 1.5
 """A connection silent for this many keep-alive periods is closed (MQTT 3.1.1 §3.1.2.10)."""
 
 _AUTHENTICATED = "farmtel.authenticated"
+_QUEUED_BYTES = "farmtel.queued_bytes"
+DROP_LOG_EVERY = 1000
+"""After the first drop of a session's queue, one warning per this many drops."""
 
 
 class FarmtelHandler(BrokerProtocolHandler):  # type: ignore[misc]
@@ -143,6 +160,31 @@ class FarmtelHandler(BrokerProtocolHandler):  # type: ignore[misc]
             self.session.inflight_out.pop(pid, None)
 
 
+ABORT_WAIT_S = 5.0
+"""How long a disconnected client's reader may take to parse what it had buffered [s]."""
+
+
+async def _abort(handler: BrokerProtocolHandler) -> None:
+    """Drop a client's connection at once and wait for its reader to end.
+
+    The transport is aborted rather than the reader cancelled (Python 3.11's ``wait_for`` can
+    swallow that cancellation, and the reader then goes on acknowledging): from then on no
+    PUBACK reaches the client, and every PUBLISH already buffered is parsed into the delivery
+    queue (the PUBACK for it is only sent after that), which the client's loop routes before
+    it handles the disconnection.
+    """
+    transport = getattr(getattr(handler.writer, "_writer", None), "transport", None)
+    if transport is None:
+        await handler.stop()
+        return
+    transport.abort()
+    try:
+        await asyncio.wait_for(handler._reader_stopped.wait(), ABORT_WAIT_S)
+    except TimeoutError:
+        log.warning("embedded broker: reader of %r did not end after the abort",
+                    handler.session.client_id if handler.session else None)
+
+
 class FarmtelBroker(Broker):  # type: ignore[misc]
     """amqtt's ``Broker`` with the session handling described in the module docstring.
 
@@ -151,9 +193,14 @@ class FarmtelBroker(Broker):  # type: ignore[misc]
     """
 
     def __init__(self, config: dict[str, Any], *, access: Any = None,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 max_queued_messages: int = 0, max_queued_bytes: int = 0) -> None:
         super().__init__(config, loop=loop)
         self._access = access
+        self._max_queued = (max_queued_messages, max_queued_bytes)
+        self._closed_to_devices = False
+        self.queue_dropped = 0
+        """Messages dropped because an offline session's queue was at a bound [messages]."""
 
     # -- CONNECT ----------------------------------------------------------------------------
 
@@ -175,6 +222,8 @@ class FarmtelBroker(Broker):  # type: ignore[misc]
         except MQTTError:
             await writer.close()
             raise
+        if self._closed_to_devices:  # connected just before the listeners closed
+            await self._refuse(writer, SERVER_UNAVAILABLE, "the broker is shutting down")
         # 1. the login, before any existing session is looked at
         if not await super()._authenticate(incoming, None):
             await self._refuse(writer, NOT_AUTHORIZED, f"login of {incoming.client_id!r} refused")
@@ -335,6 +384,8 @@ class FarmtelBroker(Broker):  # type: ignore[misc]
         handler = self._get_handler(session)
         while handler is not None and not session.retained_messages.empty():
             queued = session.retained_messages.get_nowait()
+            session.attributes[_QUEUED_BYTES] = (session.attributes.get(_QUEUED_BYTES, 0)
+                                                 - len(queued.data or b""))
             if await self._may_receive(session, queued.topic):
                 self._tasks_queue.append(asyncio.ensure_future(
                     handler.mqtt_publish(queued.topic, queued.data, queued.qos, retain=False)))
@@ -351,6 +402,65 @@ class FarmtelBroker(Broker):  # type: ignore[misc]
                 self._tasks_queue.append(asyncio.ensure_future(handler.mqtt_publish(
                     retained.topic, retained.data, min(qos, retained.qos or qos), retain=True)))
 
+    async def _retain_broadcast_message(self, broadcast: dict[str, Any], qos: int,
+                                        target_session: Session) -> None:
+        """Queue for an offline session, within ``max_queued_messages``/``max_queued_bytes``
+        (payload bytes; 0 = no bound); over either, the message is dropped, counted, logged."""
+        max_messages, max_bytes = self._max_queued
+        size = len(broadcast["data"] or b"")
+        queued = target_session.attributes.get(_QUEUED_BYTES, 0)
+        if ((max_messages and target_session.retained_messages.qsize() >= max_messages)
+                or (max_bytes and queued + size > max_bytes)):
+            self.queue_dropped += 1
+            drops = target_session.attributes["farmtel.queue_dropped"] = (
+                target_session.attributes.get("farmtel.queue_dropped", 0) + 1)
+            if drops % DROP_LOG_EVERY == 1:
+                log.warning("embedded broker: offline queue of %r full (%d messages, %d bytes; "
+                            "bounds %d messages, %d bytes): dropped the newest message, %d so "
+                            "far", target_session.client_id,
+                            target_session.retained_messages.qsize(), queued, max_messages,
+                            max_bytes, drops)
+            return
+        target_session.attributes[_QUEUED_BYTES] = queued + size
+        await super()._retain_broadcast_message(broadcast, qos, target_session)
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    async def close_to_devices(self, keep_users: frozenset[str]) -> int:
+        """Close the listeners and disconnect every client whose user name is not in
+        ``keep_users``; what they had been acknowledged is routed first. Their wills are not
+        published (the broker, not the device, goes away). Returns how many were disconnected.
+        """
+        self._closed_to_devices = True
+        for server in self._servers.values():
+            if server.instance is not None:
+                server.instance.close()  # no new connection; the open ones stay
+        closed = 0
+        for session, handler in list(self._sessions.values()):
+            if (handler is None or session.username in keep_users
+                    or not session.transitions.is_connected()):
+                continue
+            session.will_flag = False
+            await _abort(handler)
+            closed += 1
+        return closed
+
+    def undelivered(self, users: frozenset[str]) -> int:
+        """Messages received but not yet acknowledged by their subscribers: not yet routed,
+        being sent, or queued or in flight for a session of ``users`` [messages]."""
+        count = self._broadcast_queue._unfinished_tasks  # task_done per routing
+        count += sum(1 for task in self._tasks_queue if not task.done())
+        for session, _handler in self._sessions.values():
+            count += session.delivered_message_queue.qsize()
+            if session.username in users:
+                count += session.retained_messages.qsize() + len(session.inflight_out)
+        return int(count)
+
+    async def _run_broadcast(self, running_tasks: Any) -> None:
+        """amqtt's; each routed message is marked done (``undelivered`` counts the rest)."""
+        await super()._run_broadcast(running_tasks)
+        self._broadcast_queue.task_done()
+
     async def retain_message(self, source_session: Session | None, topic_name: str | None,
                              data: bytes | bytearray | None, qos: int | None = None) -> None:
         """amqtt's, except that device data (telemetry, gateway topics) is never retained."""
@@ -362,4 +472,4 @@ class FarmtelBroker(Broker):  # type: ignore[misc]
         await super().retain_message(source_session, topic_name, data, qos)
 
 
-__all__ = ["KEEPALIVE_FACTOR", "QOS_1", "QOS_2", "FarmtelBroker", "FarmtelHandler"]
+__all__ = ["DROP_LOG_EVERY", "KEEPALIVE_FACTOR", "QOS_1", "QOS_2", "FarmtelBroker", "FarmtelHandler"]

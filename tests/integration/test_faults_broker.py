@@ -2,7 +2,7 @@
 QoS 1 messages queued in its persistent session are delivered, and nothing is lost. Ingest away
 (both brokers: Mosquitto, and the embedded broker as ``farmtel up`` starts it): everything
 published meanwhile is stored once it is back; deliveries it never acknowledged come again;
-retained replays are not counted again. Mosquitto's queue bounds, at the limit.
+retained replays are not counted again. The queue bounds of both brokers, at the limit.
 
 Mosquitto writes its persistence file on autosave and on shutdown (SIGTERM); the test server
 autosaves every second. Production needs ``persistence true`` (see README "Reliability").
@@ -11,15 +11,19 @@ autosaves every second. Production needs ``persistence true`` (see README "Relia
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import CollectorRegistry
 
 from devices.broker.embedded import EmbeddedBroker
 from devices.broker.embedded_auth import RegistryBrokerAccess
 from devices.broker.mosquitto import ServiceAccount
+from devices.broker.prometheus import BrokerCollector
 from devices.contract import telemetry_topic
 from devices.directory import DeviceDirectory
 from devices.mqtt_publisher import ReliablePublisher, encode_record
@@ -245,20 +249,55 @@ def test_a_retained_message_is_not_counted_again_at_each_ingest_start(away, tmp_
     assert counted == [1, 0, 0, 0]
 
 
-@pytest.mark.parametrize(("limit", "kept"), [
-    ("max_queued_messages 12\nmax_queued_bytes 0\n", 12),  # the count bound
-    ("max_queued_messages 1000\nmax_queued_bytes 1000\n", 10),  # 1000 B of 100 B payloads
-])
-def test_mosquitto_queue_bounds_drop_the_newest_messages_silently(limit, kept, tmp_path):
-    """The behaviour README states at the limit: for an offline session Mosquitto queues until
+@contextmanager
+def bounded_broker(kind: str, max_messages: int, max_bytes: int,
+                   tmp_path: Path) -> Iterator[tuple[int, Callable[[str], bool],
+                                                     Callable[[], float | None]]]:
+    """A broker whose offline queues hold at most ``max_messages`` / ``max_bytes`` payload bytes
+    (0 = no bound): its port, whether it still holds a client id connected (Mosquitto handles
+    a DISCONNECT before later packets: never), its count of dropped messages (None: Mosquitto
+    keeps none).
+    The embedded broker is wired as ``farmtel up`` wires it (anonymous demo mode)."""
+    if kind == "mosquitto":
+        with MosquittoServer(extra_config=f"max_queued_messages {max_messages}\n"
+                                          f"max_queued_bytes {max_bytes}\n") as server:
+            yield server.port, lambda _: False, lambda: None
+        return
+    meta = small_registry(settings_for(tmp_path), PROBES)
+    access = RegistryBrokerAccess(meta.sessions, [INGEST], allow_anonymous=True,
+                                  reserved_client_ids=(INGEST_ID,))
+    broker = EmbeddedBroker("127.0.0.1", free_port(), access=access,
+                            max_queued_messages=max_messages, max_queued_bytes=max_bytes)
+    broker.start()
+    try:
+        registry = CollectorRegistry()
+        registry.register(BrokerCollector(broker))
+        yield broker.port, broker.is_connected, lambda: registry.get_sample_value(
+            "farmtel_broker_queue_dropped_total")
+    finally:
+        broker.stop()
+        meta.engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "embedded"])
+@pytest.mark.parametrize(("max_messages", "max_bytes", "kept"), [
+    (12, 0, 12),  # the count bound
+    (1000, 1000, 10),  # 1000 B of 100 B payloads
+], ids=["12 msgs", "1000 B"])
+def test_queue_bounds_drop_the_newest_messages(kind, max_messages, max_bytes, kept, tmp_path):
+    """The behaviour README states at the limit: for an offline session the broker queues until
     the first of ``max_queued_messages`` / ``max_queued_bytes`` (payload bytes) is reached and
-    then drops each newer message, while still acknowledging it to its publisher."""
-    with MosquittoServer(extra_config=limit) as server:
-        holder = ManualAckSubscriber(server.port, f"offline-{tmp_path.name}")
+    then drops each newer message, while still acknowledging it to its publisher: Mosquitto
+    silently, the embedded broker counting (``farmtel_broker_queue_dropped_total`` of
+    ``/metrics``) and logging."""
+    with bounded_broker(kind, max_messages, max_bytes, tmp_path) as (port, connected, dropped):
+        holder_id = f"offline-{tmp_path.name}"
+        holder = ManualAckSubscriber(port, holder_id)
         holder.connect()
         holder.subscribe("q/#")
         holder.close()
-        pub = ReliablePublisher("127.0.0.1", server.port, client_id=f"p-{tmp_path.name}")
+        wait_for(lambda: not connected(holder_id), 10, "the subscriber offline")
+        pub = ReliablePublisher("127.0.0.1", port, client_id=f"p-{tmp_path.name}")
         sent = [b"%03d" % i + b"x" * 97 for i in range(40)]
         try:
             pub.connect()
@@ -267,10 +306,12 @@ def test_mosquitto_queue_bounds_drop_the_newest_messages_silently(limit, kept, t
             pub.flush(timeout=10)  # every message acknowledged to the publisher
         finally:
             pub.close(flush_timeout=None)
+        # the embedded broker routes after its PUBACK: every message routed (queued or dropped)
+        wait_for(lambda: dropped() in (None, len(sent) - kept), 10, "the newest dropped")
         holder.connect()
         try:
             wait_for(lambda: len(holder.payloads) >= kept, 10, "queued messages")
-            barrier = ReliablePublisher("127.0.0.1", server.port, client_id=f"b-{tmp_path.name}")
+            barrier = ReliablePublisher("127.0.0.1", port, client_id=f"b-{tmp_path.name}")
             barrier.connect()
             barrier.publish("q/t", b"barrier")
             barrier.close()

@@ -7,9 +7,14 @@ broker acknowledged to a device is in the store (exactly once).
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.contract import telemetry_topic
 from devices.mqtt_publisher import encode_record
@@ -58,7 +63,7 @@ def test_farmtel_up_stops_cleanly_and_keeps_every_acknowledged_reading(tmp_path,
     small_registry(settings, PROBES).engine.dispose()
     api_port, mqtt_port = free_port(), free_port()
     # A long batch interval, so what was published is still in ingest's batch when the signal
-    # comes; below the embedded broker's 5 s wait for ingest's PUBACK (amqtt's fixed timeout).
+    # comes (the embedded broker keeps a message in flight until ingest acknowledges it).
     env = farmtel_env(data_dir=settings.data_dir, api_host="127.0.0.1", api_port=str(api_port),
                       mqtt_port=str(mqtt_port), embedded_broker_host="127.0.0.1",
                       flush_interval_ms="1500")
@@ -83,6 +88,102 @@ def test_farmtel_up_stops_cleanly_and_keeps_every_acknowledged_reading(tmp_path,
         assert stored(store) == expected
     finally:
         store.close()
+
+
+class AckedStream:
+    """A device publishing QoS 1 telemetry continuously (about ``rate`` msg/s) until its
+    connection drops; it never reconnects. ``acked`` is every reading the broker acknowledged,
+    ``acked_after_disconnect`` the PUBACKs that came after the connection dropped."""
+
+    def __init__(self, port: int, client_id: str, rate: float = 300.0) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  reconnect_on_failure=False)
+        self.client.max_inflight_messages_set(100)
+        self.client.on_publish = self._on_publish
+        self.client.on_disconnect = self._on_disconnect
+        self.client.connect("127.0.0.1", port)
+        self.rate = rate
+        self.acks = 0
+        self.acks_at_disconnect: int | None = None
+        self.disconnected = threading.Event()
+        self._sent: list[tuple[mqtt.MQTTMessageInfo, list[Key]]] = []
+        self._thread = threading.Thread(target=self._run, name="acked-stream", daemon=True)
+
+    def _on_publish(self, *_: Any) -> None:
+        self.acks += 1
+
+    def _on_disconnect(self, *_: Any) -> None:
+        if self.acks_at_disconnect is None:
+            self.acks_at_disconnect = self.acks
+        self.disconnected.set()
+
+    def _run(self) -> None:
+        t0, devices, started = now_ms() - 600_000, sorted(PROBES), time.monotonic()
+        i = 0
+        while not self.disconnected.is_set():
+            device, ts = devices[i % len(devices)], t0 + i
+            info = self.client.publish(telemetry_topic(FARM, device), encode_record(
+                ts, i, {"vwc_pct": 10 + i % 30, "battery_v": 3.6}), qos=1)
+            self._sent.append((info, [(device, q, ts) for q in QUANTITIES]))
+            i += 1
+            ahead = i / self.rate - (time.monotonic() - started)
+            if ahead > 0:
+                self.disconnected.wait(ahead)
+
+    def start(self) -> AckedStream:
+        self.client.loop_start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.disconnected.set()
+        self._thread.join(10)
+        self.client.loop_stop()
+
+    @property
+    def acked(self) -> list[Key]:
+        return sorted(k for info, keys in self._sent if info.is_published() for k in keys)
+
+    @property
+    def acked_after_disconnect(self) -> int:
+        assert self.acks_at_disconnect is not None, "the connection never dropped"
+        return self.acks - self.acks_at_disconnect
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_farmtel_up_stopping_mid_stream_keeps_every_acknowledged_reading(tmp_path, sig):
+    """Devices keep publishing while ``farmtel up`` stops: the embedded broker closes to them
+    first, so every reading it acknowledged reaches the store and nothing is acknowledged
+    after that (with the broker stopped last, ingest drained, then the broker went on
+    acknowledging into a queue that died with it)."""
+    settings = settings_for(tmp_path)
+    small_registry(settings, PROBES).engine.dispose()
+    api_port, mqtt_port = free_port(), free_port()
+    env = farmtel_env(data_dir=settings.data_dir, api_host="127.0.0.1", api_port=str(api_port),
+                      mqtt_port=str(mqtt_port), embedded_broker_host="127.0.0.1",
+                      flush_interval_ms="500")
+    up = UpProcess(env, tmp_path, tmp_path / "up.log")
+    stream: AckedStream | None = None
+    try:
+        up.start()
+        stream = AckedStream(mqtt_port, "stream-device").start()
+        wait_for(lambda: stream is not None and stream.acks >= 600, 30, "600 PUBACKs")
+        assert stop_with(up, sig) == 0, up.log_tail()
+        assert stream.disconnected.wait(10), "the broker never disconnected the device"
+    finally:
+        if stream is not None:
+            stream.stop()
+        up.stop()
+    assert_clean_stop(up.log_path, "up", sig)
+    acked = stream.acked
+    store = open_store(settings.resolved_store_url)
+    try:
+        kept = set(stored(store))
+    finally:
+        store.close()
+    missing = [k for k in acked if k not in kept]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged readings lost"
+    assert stream.acked_after_disconnect == 0
 
 
 def test_farmtel_ingest_stops_cleanly_on_sigterm_and_loses_nothing(tmp_path, mosquitto_server):
