@@ -160,6 +160,11 @@ def checked_results(answer: dict[str, Any]) -> list[dict[str, Any]]:
     """One result per statement of a ``/query`` answer; a missing database reads as empty,
     another error raises ``StoreRejected``."""
     results: list[dict[str, Any]] = answer.get("results", [])
+    if len(results) == 1 and results[0].get("error") == "not executed":
+        # InfluxDB 1.6 answers a query of several statements on a missing database with a
+        # single "not executed" for statement 0 (one statement gets "database not found")
+        results[0].clear()
+        return results
     for result in results:
         error = result.get("error")
         if error is None:

@@ -800,6 +800,22 @@ def _influx_write_requests(server: InfluxServer) -> int:
 
 
 @pytest.mark.integration
+def test_the_first_batch_of_many_devices_creates_the_influx_database(
+    influx_server: InfluxServer, influx_database: str
+) -> None:
+    """The stored-points read before a write spans several statements (100 devices each); on a
+    database that does not exist yet InfluxDB 1.6 answers it with one "not executed", which
+    means nothing is stored yet, not a refusal: the batch goes in and creates the database."""
+    batch = [reading(f"sm-{i:03d}", "vwc_pct", 20.0 + i % 7, T0 + i) for i in range(250)]
+    with InfluxTelemetryStore(influx_server.url, influx_database) as store:
+        first = store.write(batch)
+        again = store.write(batch)
+        assert (first.stored, first.duplicates, len(first.refused)) == (250, 0, 0)
+        assert (again.stored, again.duplicates) == (0, 250)
+        assert len(store.latest()) == 250
+
+
+@pytest.mark.integration
 def test_influx_field_type_conflict_refuses_only_that_field_in_o1_writes(
     influx_server: InfluxServer, influx_database: str
 ) -> None:
